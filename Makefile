@@ -1,0 +1,85 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# Out-of-tree build of AF_MQTT (mqtt.ko), its tests and the VM runner.
+#
+#   make                 build mqtt.ko against $(KDIR)
+#   make check           install what is missing, boot $(KERNEL) in QEMU,
+#                        run every selftest against mosquitto; exit != 0 on
+#                        any failure or kernel warning
+#   make run             boot, load the module and run the demo
+#   make install         install mqtt.ko into $(KDIR)'s module tree
+#
+# By default everything targets the newest Debian kernel installed under
+# /boot that has a build tree; override with KVER=, or KDIR= and KERNEL=.
+
+ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
+BUILD := $(ROOT)/.build
+
+KVER ?= $(shell for v in $$(ls /boot/vmlinuz-* 2>/dev/null | \
+		sed 's|^/boot/vmlinuz-||' | sort -V -r); do \
+		[ -d /lib/modules/$$v/build ] && { echo $$v; break; }; done)
+KDIR ?= /lib/modules/$(KVER)/build
+KERNEL ?= /boot/vmlinuz-$(KVER)
+MODULES ?= /lib/modules/$(KVER)
+KSRC_TAR ?= $(firstword $(wildcard /usr/src/linux-source-*.tar.xz))
+
+VM := $(ROOT)/selftests/net/mqtt/vm
+TESTS := $(ROOT)/selftests/net/mqtt/connect
+DEMO := $(ROOT)/samples/mqtt/mqtt_demo
+
+.PHONY: all modules install clean deps tests demo check run checkpatch sparse
+
+all: modules
+
+modules:
+	$(MAKE) -C $(KDIR) M=$(ROOT) modules
+
+install: modules
+	$(MAKE) -C $(KDIR) M=$(ROOT) modules_install
+	install -D -m 644 $(ROOT)/uapi/linux/mqtt.h \
+		$(DESTDIR)/usr/include/linux/mqtt.h
+
+deps:
+	$(VM)/deps.sh
+
+tests:
+	$(MAKE) -C $(ROOT)/selftests/net/mqtt
+
+demo:
+	$(MAKE) -C $(ROOT)/samples/mqtt
+
+# Dependencies first, then a fresh make that sees the installed kernel.
+check: deps
+	$(MAKE) -f $(ROOT)/Makefile check-vm
+
+run: deps
+	$(MAKE) -f $(ROOT)/Makefile run-vm
+
+.PHONY: check-vm run-vm
+check-vm: modules tests
+	$(VM)/run-vm.sh --kernel $(KERNEL) --modules $(MODULES) \
+		--module $(ROOT)/mqtt.ko --mode check --tests "$(TESTS)"
+
+run-vm: modules demo
+	$(VM)/run-vm.sh --kernel $(KERNEL) --modules $(MODULES) \
+		--module $(ROOT)/mqtt.ko --mode run --demo $(DEMO)
+
+# Style and static checks, with the tools of the kernel source package.
+$(BUILD)/scripts/checkpatch.pl:
+	mkdir -p $(BUILD)
+	tar -xf $(KSRC_TAR) -C $(BUILD) --strip-components=1 --wildcards \
+		'*/scripts/checkpatch.pl' '*/scripts/spelling.txt' \
+		'*/scripts/const_structs.checkpatch'
+
+checkpatch: $(BUILD)/scripts/checkpatch.pl
+	cd $(ROOT) && perl $< --no-tree --strict --terse -f \
+		$$(git ls-files 'net/*.[ch]' 'include/*.h' 'uapi/*.h')
+
+sparse:
+	$(MAKE) -C $(KDIR) M=$(ROOT) C=2 W=1 modules
+
+clean:
+	$(MAKE) -C $(KDIR) M=$(ROOT) clean
+	rm -rf $(BUILD)
+	-$(MAKE) -C $(ROOT)/selftests/net/mqtt clean
+	-$(MAKE) -C $(ROOT)/samples/mqtt clean

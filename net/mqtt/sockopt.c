@@ -1,0 +1,310 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * SOL_MQTT options: validation, storage, and reading back.
+ *
+ * Options describe the next connect, so they change only while the socket
+ * is UNCONNECTED; a value that fails validation leaves the old one in
+ * place.  The password is write-only and zeroed whenever it is dropped.
+ */
+#include <linux/limits.h>
+#include <linux/mm.h>
+#include <linux/slab.h>
+#include <linux/sockptr.h>
+#include <linux/uaccess.h>
+
+#include "mqtt.h"
+
+#define MQTT_DEFAULT_KEEPALIVE		60
+#define MQTT_DEFAULT_CONNECT_TIMEOUT_MS	30000
+
+/* What a string or binary option must contain. */
+enum mqtt_field_kind {
+	MQTT_KIND_UTF8,		/* UTF-8 string, may be empty */
+	MQTT_KIND_TOPIC,	/* topic name: UTF-8, not empty, no wildcards */
+	MQTT_KIND_BINARY,	/* any bytes */
+	MQTT_KIND_SECRET,	/* any bytes, never read back, zeroed on free */
+};
+
+/* The range of each integer option; max == 0 marks a non-integer one. */
+static const struct {
+	int min;
+	int max;
+} mqtt_int_range[] = {
+	[MQTT_KEEPALIVE]	= { 0, U16_MAX },
+	[MQTT_CLEAN_SESSION]	= { 0, 1 },
+	[MQTT_WILL_QOS]		= { 0, MQTT_QOS_MAX },
+	[MQTT_WILL_RETAIN]	= { 0, 1 },
+	[MQTT_PROTOCOL_LEVEL]	= { MQTT_PROTOCOL_V31, MQTT_PROTOCOL_V311 },
+	[MQTT_CONNECT_TIMEOUT]	= { 1, INT_MAX },
+};
+
+static bool mqtt_is_int_opt(int optname)
+{
+	return optname >= 0 && optname < ARRAY_SIZE(mqtt_int_range) &&
+	       mqtt_int_range[optname].max;
+}
+
+static struct mqtt_bytes *mqtt_bytes_opt(struct mqtt_config *c, int optname,
+					 enum mqtt_field_kind *kind)
+{
+	switch (optname) {
+	case MQTT_CLIENT_ID:
+		*kind = MQTT_KIND_UTF8;
+		return &c->client_id;
+	case MQTT_USERNAME:
+		*kind = MQTT_KIND_UTF8;
+		return &c->username;
+	case MQTT_PASSWORD:
+		*kind = MQTT_KIND_SECRET;
+		return &c->password;
+	case MQTT_WILL_TOPIC:
+		*kind = MQTT_KIND_TOPIC;
+		return &c->will_topic;
+	case MQTT_WILL_MESSAGE:
+		*kind = MQTT_KIND_BINARY;
+		return &c->will_message;
+	default:
+		return NULL;
+	}
+}
+
+static void mqtt_bytes_free(struct mqtt_bytes *b)
+{
+	/* Cheap enough to do for every field; the password needs it. */
+	kvfree_sensitive(b->data, b->len);
+	b->data = NULL;
+	b->len = 0;
+}
+
+static bool mqtt_bytes_valid(enum mqtt_field_kind kind, const u8 *s, u32 len)
+{
+	switch (kind) {
+	case MQTT_KIND_UTF8:
+		return mqtt_utf8_valid(s, len);
+	case MQTT_KIND_TOPIC:
+		return mqtt_topic_name_valid(s, len);
+	default:
+		return true;
+	}
+}
+
+static int mqtt_set_bytes(struct mqtt_bytes *field, enum mqtt_field_kind kind,
+			  sockptr_t optval, unsigned int optlen)
+{
+	struct mqtt_bytes new = { .len = optlen };
+
+	if (optlen > MQTT_MAX_FIELD_LEN)
+		return -EINVAL;
+	/* An empty value is set too: ZERO_SIZE_PTR, not NULL. */
+	new.data = kvmalloc(optlen, GFP_KERNEL_ACCOUNT);
+	if (!new.data)
+		return -ENOMEM;
+	if (copy_from_sockptr(new.data, optval, optlen)) {
+		mqtt_bytes_free(&new);
+		return -EFAULT;
+	}
+	if (!mqtt_bytes_valid(kind, new.data, new.len)) {
+		mqtt_bytes_free(&new);
+		return -EINVAL;
+	}
+	mqtt_bytes_free(field);
+	*field = new;
+	return 0;
+}
+
+static void mqtt_set_int(struct mqtt_config *c, int optname, int val)
+{
+	switch (optname) {
+	case MQTT_KEEPALIVE:
+		c->keepalive = val;
+		break;
+	case MQTT_CLEAN_SESSION:
+		c->clean_session = val;
+		break;
+	case MQTT_WILL_QOS:
+		c->will_qos = val;
+		break;
+	case MQTT_WILL_RETAIN:
+		c->will_retain = val;
+		break;
+	case MQTT_PROTOCOL_LEVEL:
+		c->level = val;
+		break;
+	case MQTT_CONNECT_TIMEOUT:
+		c->connect_timeout_ms = val;
+		break;
+	}
+}
+
+static int mqtt_get_int(const struct mqtt_config *c, int optname)
+{
+	switch (optname) {
+	case MQTT_KEEPALIVE:
+		return c->keepalive;
+	case MQTT_CLEAN_SESSION:
+		return c->clean_session;
+	case MQTT_WILL_QOS:
+		return c->will_qos;
+	case MQTT_WILL_RETAIN:
+		return c->will_retain;
+	case MQTT_PROTOCOL_LEVEL:
+		return c->level;
+	case MQTT_CONNECT_TIMEOUT:
+		return c->connect_timeout_ms;
+	}
+	return 0;
+}
+
+/**
+ * mqtt_config_init() - the defaults of a new socket
+ * @conf: the configuration to fill
+ */
+void mqtt_config_init(struct mqtt_config *conf)
+{
+	*conf = (struct mqtt_config) {
+		.keepalive = MQTT_DEFAULT_KEEPALIVE,
+		.clean_session = true,
+		.level = MQTT_PROTOCOL_V311,
+		.connect_timeout_ms = MQTT_DEFAULT_CONNECT_TIMEOUT_MS,
+	};
+}
+
+/**
+ * mqtt_config_free() - free every option, zeroing them
+ * @conf: the configuration
+ */
+void mqtt_config_free(struct mqtt_config *conf)
+{
+	mqtt_bytes_free(&conf->client_id);
+	mqtt_bytes_free(&conf->username);
+	mqtt_bytes_free(&conf->password);
+	mqtt_bytes_free(&conf->will_topic);
+	mqtt_bytes_free(&conf->will_message);
+}
+
+static int mqtt_setsockopt_locked(struct mqtt_sock *msk, int optname,
+				  sockptr_t optval, unsigned int optlen)
+{
+	struct mqtt_config *c = &msk->conf;
+	enum mqtt_field_kind kind;
+	struct mqtt_bytes *field;
+	int val;
+
+	if (mqtt_state(&msk->sk) != MQTT_UNCONNECTED)
+		return -EISCONN;
+
+	field = mqtt_bytes_opt(c, optname, &kind);
+	if (field)
+		return mqtt_set_bytes(field, kind, optval, optlen);
+	if (!mqtt_is_int_opt(optname))
+		return -ENOPROTOOPT;
+	if (optlen < sizeof(int))
+		return -EINVAL;
+	if (copy_from_sockptr(&val, optval, sizeof(val)))
+		return -EFAULT;
+	if (val < mqtt_int_range[optname].min ||
+	    val > mqtt_int_range[optname].max)
+		return -EINVAL;
+	mqtt_set_int(c, optname, val);
+	return 0;
+}
+
+/**
+ * mqtt_setsockopt() - setsockopt(SOL_MQTT, ...)
+ * @sock: the socket
+ * @level: must be %SOL_MQTT
+ * @optname: an MQTT_* option
+ * @optval: the value: bytes for string options, an int for the others
+ * @optlen: its length
+ *
+ * Return: 0, or -EISCONN once connect() was called, -EINVAL for a bad
+ * value or length, -ENOPROTOOPT for an unknown option, -EFAULT, -ENOMEM.
+ */
+int mqtt_setsockopt(struct socket *sock, int level, int optname,
+		    sockptr_t optval, unsigned int optlen)
+{
+	struct sock *sk = sock->sk;
+	int err;
+
+	if (level != SOL_MQTT)
+		return -ENOPROTOOPT;
+	lock_sock(sk);
+	err = mqtt_setsockopt_locked(mqtt_sk(sk), optname, optval, optlen);
+	release_sock(sk);
+	return err;
+}
+
+static int mqtt_getsockopt_locked(struct mqtt_sock *msk, int optname,
+				  char __user *optval, int __user *optlen,
+				  int len)
+{
+	struct mqtt_connack connack = {};
+	enum mqtt_field_kind kind;
+	struct mqtt_bytes *field;
+	int val;
+
+	field = mqtt_bytes_opt(&msk->conf, optname, &kind);
+	if (field) {
+		if (kind == MQTT_KIND_SECRET)
+			return -EOPNOTSUPP;
+		if (put_user(field->len, optlen))
+			return -EFAULT;
+		if ((u32)len < field->len)
+			return -ERANGE;
+		if (copy_to_user(optval, field->data, field->len))
+			return -EFAULT;
+		return 0;
+	}
+	if (optname == MQTT_CONNACK) {
+		if (!msk->connack_valid)
+			return -ENOTCONN;
+		if (len < sizeof(connack))
+			return -EINVAL;
+		connack.session_present = msk->connack.session_present;
+		connack.return_code = msk->connack.return_code;
+		if (copy_to_user(optval, &connack, sizeof(connack)) ||
+		    put_user(sizeof(connack), optlen))
+			return -EFAULT;
+		return 0;
+	}
+	if (!mqtt_is_int_opt(optname))
+		return -ENOPROTOOPT;
+	if (len < sizeof(int))
+		return -EINVAL;
+	val = mqtt_get_int(&msk->conf, optname);
+	if (copy_to_user(optval, &val, sizeof(val)) ||
+	    put_user(sizeof(val), optlen))
+		return -EFAULT;
+	return 0;
+}
+
+/**
+ * mqtt_getsockopt() - getsockopt(SOL_MQTT, ...)
+ * @sock: the socket
+ * @level: must be %SOL_MQTT
+ * @optname: an MQTT_* option
+ * @optval: user buffer
+ * @optlen: in: its size; out: the value's size
+ *
+ * A string option larger than the buffer fails with -ERANGE, with
+ * *@optlen set to the size needed.
+ *
+ * Return: 0 or -errno.
+ */
+int mqtt_getsockopt(struct socket *sock, int level, int optname,
+		    char __user *optval, int __user *optlen)
+{
+	struct sock *sk = sock->sk;
+	int len, err;
+
+	if (level != SOL_MQTT)
+		return -ENOPROTOOPT;
+	if (get_user(len, optlen))
+		return -EFAULT;
+	if (len < 0)
+		return -EINVAL;
+	lock_sock(sk);
+	err = mqtt_getsockopt_locked(mqtt_sk(sk), optname, optval, optlen, len);
+	release_sock(sk);
+	return err;
+}
