@@ -67,6 +67,11 @@ static int mqtt_wait_connect(struct mqtt_sock *msk, long timeo)
 	struct sock *sk = &msk->sk;
 	int err = 0;
 
+	/* Non-blocking: even an outcome already known is read through
+	 * poll() and SO_ERROR, as with TCP.
+	 */
+	if (!timeo)
+		return -EINPROGRESS;
 	add_wait_queue(sk_sleep(sk), &wait);
 	while (mqtt_state(sk) == MQTT_CONNECTING) {
 		if (!timeo) {

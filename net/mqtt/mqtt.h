@@ -156,7 +156,7 @@ int mqtt_tcp_open(struct mqtt_sock *msk, struct sockaddr *addr, int addrlen);
 void mqtt_tcp_close(struct mqtt_sock *msk, bool abort);
 int mqtt_tcp_send(struct mqtt_sock *msk, const void *buf, size_t len);
 int mqtt_tcp_recv(struct mqtt_sock *msk, void *buf, size_t len);
-int mqtt_tcp_status(struct mqtt_sock *msk);
+int mqtt_tcp_status(struct mqtt_sock *msk, bool peer_fin_ok);
 
 /* session.c */
 void mqtt_kick(struct mqtt_sock *msk);

@@ -166,7 +166,8 @@ static int mqtt_handshake(struct mqtt_sock *msk)
 
 	if (test_bit(MQTT_EV_TIMEOUT, &msk->events))
 		return -ETIMEDOUT;
-	err = mqtt_tcp_status(msk);
+	/* A CONNACK sent just before the FIN still counts. */
+	err = mqtt_tcp_status(msk, true);
 	if (err)
 		return err > 0 ? 0 : err;
 	err = mqtt_tx_flush(msk);
@@ -206,7 +207,8 @@ void mqtt_session_progress(struct mqtt_sock *msk)
 			mqtt_connect_done(msk);
 		break;
 	case MQTT_CONNECTED:
-		ret = mqtt_tcp_status(msk);
+		/* The broker ends a session only by closing the connection. */
+		ret = mqtt_tcp_status(msk, false);
 		if (ret) {
 			mqtt_session_end(msk, MQTT_CLOSED, false);
 			WRITE_ONCE(sk->sk_err, ret < 0 ? -ret : ECONNRESET);

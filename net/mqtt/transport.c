@@ -176,11 +176,13 @@ int mqtt_tcp_recv(struct mqtt_sock *msk, void *buf, size_t len)
 /**
  * mqtt_tcp_status() - how the TCP connection stands
  * @msk: the socket, locked, with a TCP socket
+ * @peer_fin_ok: whether the broker having closed its side still counts
+ *	as usable (its queued bytes can be read)
  *
  * Return: 1 while the handshake is still under way, 0 when bytes can
  * flow, else the -errno that ended the connection.
  */
-int mqtt_tcp_status(struct mqtt_sock *msk)
+int mqtt_tcp_status(struct mqtt_sock *msk, bool peer_fin_ok)
 {
 	struct sock *tsk = msk->tcp->sk;
 	int err;
@@ -189,9 +191,9 @@ int mqtt_tcp_status(struct mqtt_sock *msk)
 	case TCP_SYN_SENT:
 		return 1;
 	case TCP_ESTABLISHED:
-	case TCP_CLOSE_WAIT:
-		/* Queued bytes are still readable after the peer's FIN. */
 		return 0;
+	case TCP_CLOSE_WAIT:
+		return peer_fin_ok ? 0 : -ECONNRESET;
 	default:
 		err = sock_error(tsk);
 		return err ? err : -ECONNRESET;
