@@ -24,8 +24,8 @@ MODULES ?= /lib/modules/$(KVER)
 KSRC_TAR ?= $(firstword $(wildcard /usr/src/linux-source-*.tar.xz))
 
 VM := $(ROOT)/selftests/net/mqtt/vm
-TESTS := $(ROOT)/selftests/net/mqtt/connect
-DEMO := $(ROOT)/samples/mqtt/mqtt_demo
+TESTS := $(ROOT)/selftests/net/mqtt/codec_test $(ROOT)/selftests/net/mqtt/connect
+DEMO := $(BUILD)/samples/mqtt/mqtt_demo
 
 .PHONY: all modules install clean deps tests demo check run checkpatch sparse
 

@@ -1,0 +1,467 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Boot a QEMU VM with the given Debian kernel, start a mosquitto broker in
+# it, load mqtt.ko and run the AF_MQTT selftests (--mode check) or the demo
+# (--mode run).  Never loads anything into the host kernel.  See README.
+
+set -euo pipefail
+
+VM_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_ROOT=$(cd "$VM_DIR/../../../.." && pwd)
+
+usage() {
+	cat <<-USAGE
+	usage: ${0##*/} --kernel /boot/vmlinuz-VER --modules /lib/modules/VER
+	         --module /path/to/mqtt.ko --mode check|run
+	         [--tests "/abs/test1 /abs/test2"] [--demo /abs/demo]
+	         [--timeout SECONDS] [--test-timeout SECONDS]
+	         [--results DIR] [--verbose]
+
+	  --kernel        kernel image to boot
+	  --modules       its module tree (virtio/9p modules come from here)
+	  --module        the mqtt.ko to test
+	  --mode          check: run --tests and the module checks, summarize
+	                  run:   run --demo with its output on the console
+	  --tests         test binaries, space separated (check mode)
+	  --demo          demo binary (run mode)
+	  --timeout       hard limit for the whole VM run, default 900 s
+	  --test-timeout  limit for each test binary / the demo, default 300 s
+	  --results       results directory (also the VM's results share),
+	                  default .build/vm/results-MODE in the repository
+	  --verbose       show the VM console live in check mode too
+
+	Environment: MQTT_VM_ACCEL=kvm|tcg forces the accelerator,
+	MQTT_VM_SKIP_DEPS=1 skips deps.sh, MQTT_VM_MEM (default 1G),
+	MQTT_VM_SMP (default 2).
+	USAGE
+}
+
+die() {
+	echo "run-vm.sh: $*" >&2
+	exit 2
+}
+
+KERNEL=
+MODULES=
+MODULE=
+MODE=
+TESTS=()
+DEMO=
+TIMEOUT=900
+TEST_TIMEOUT=300
+RESULTS=
+VERBOSE=0
+
+while [ $# -gt 0 ]; do
+	case $1 in
+	--kernel|--modules|--module|--mode|--tests|--demo|--timeout|\
+	--test-timeout|--results)
+		[ $# -ge 2 ] || die "$1 needs a value" ;;
+	esac
+	case $1 in
+	--kernel)	KERNEL=$2; shift 2 ;;
+	--modules)	MODULES=$2; shift 2 ;;
+	--module)	MODULE=$2; shift 2 ;;
+	--mode)		MODE=$2; shift 2 ;;
+	--tests)	read -r -a t <<<"$2"; TESTS+=("${t[@]}"); shift 2 ;;
+	--demo)		DEMO=$2; shift 2 ;;
+	--timeout)	TIMEOUT=$2; shift 2 ;;
+	--test-timeout)	TEST_TIMEOUT=$2; shift 2 ;;
+	--results)	RESULTS=$2; shift 2 ;;
+	--verbose|-v)	VERBOSE=1; shift ;;
+	-h|--help)	usage; exit 0 ;;
+	*)		usage >&2; die "unknown argument: $1" ;;
+	esac
+done
+
+if [ -z "$KERNEL" ] || [ -z "$MODULES" ] || [ -z "$MODULE" ] || [ -z "$MODE" ]; then
+	usage >&2
+	die "--kernel, --modules, --module and --mode are required"
+fi
+case $MODE in
+check)	[ ${#TESTS[@]} -gt 0 ] || die "--mode check needs --tests" ;;
+run)	[ -n "$DEMO" ] || die "--mode run needs --demo" ;;
+*)	die "--mode must be check or run" ;;
+esac
+[[ $TIMEOUT =~ ^[1-9][0-9]*$ ]] || die "bad --timeout: $TIMEOUT"
+[[ $TEST_TIMEOUT =~ ^[1-9][0-9]*$ ]] || die "bad --test-timeout: $TEST_TIMEOUT"
+
+if [ "${MQTT_VM_SKIP_DEPS:-0}" != 1 ]; then
+	"$VM_DIR/deps.sh"
+fi
+
+[ -r "$KERNEL" ] || die "cannot read kernel $KERNEL"
+[ -r "$MODULES/modules.dep" ] || die "no modules.dep in $MODULES"
+[ -r "$MODULE" ] || die "cannot read module $MODULE (build it first)"
+for t in "${TESTS[@]}"; do
+	if [ ! -f "$t" ] || [ ! -x "$t" ]; then
+		die "test $t is not an executable file"
+	fi
+done
+[ -z "$DEMO" ] || [ -x "$DEMO" ] || die "demo $DEMO is not executable"
+
+BUSYBOX=
+for b in /bin/busybox /usr/bin/busybox; do
+	[ -x "$b" ] && { BUSYBOX=$b; break; }
+done
+[ -n "$BUSYBOX" ] || die "busybox not found (package busybox-static)"
+if readelf -l "$BUSYBOX" 2>/dev/null | grep -q 'Requesting program interpreter'; then
+	die "$BUSYBOX is dynamically linked, install busybox-static"
+fi
+
+KERNEL=$(realpath "$KERNEL")
+MODULES=$(realpath "$MODULES")
+
+# ------------------------------------------------------------- results --
+
+RESULTS=${RESULTS:-$REPO_ROOT/.build/vm/results-$MODE}
+MARKER=.mqtt-vm-results
+mkdir -p "$RESULTS"
+RESULTS=$(realpath "$RESULTS")
+if [ -n "$(ls -A "$RESULTS")" ] && [ ! -e "$RESULTS/$MARKER" ]; then
+	die "$RESULTS is not empty and not a previous results directory"
+fi
+find "$RESULTS" -mindepth 1 -delete
+touch "$RESULTS/$MARKER"
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/mqtt-vm.XXXXXX")
+QEMU_PID=
+TAIL_PID=
+
+cleanup() {
+	local i
+
+	# QEMU_PID is timeout(1), which passes the signal on to qemu.
+	if [ -n "$QEMU_PID" ] && kill -0 "$QEMU_PID" 2>/dev/null; then
+		kill -TERM "$QEMU_PID" 2>/dev/null || true
+		for ((i = 0; i < 50; i++)); do
+			kill -0 "$QEMU_PID" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "$QEMU_PID" 2>/dev/null || true
+	fi
+	if [ -n "$TAIL_PID" ]; then
+		kill "$TAIL_PID" 2>/dev/null || true
+	fi
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ----------------------------------------------------------- initramfs --
+
+# Print the modules.dep paths to load for the given modules, dependencies
+# first, each once.  Built-in modules print nothing.
+resolve_modules() {
+	local name line deps i
+	local -a order=() list
+
+	for name in "$@"; do
+		line=$(grep -E "(^|/)${name}\.ko(\.(gz|xz|zst))?:" \
+			"$MODULES/modules.dep" || true)
+		if [ -z "$line" ]; then
+			grep -qE "(^|/)${name}\.ko$" "$MODULES/modules.builtin" \
+				2>/dev/null && continue
+			die "module $name is neither in modules.dep nor built in"
+		fi
+		read -r -a deps <<<"${line#*:}"
+		list=()
+		for ((i = ${#deps[@]} - 1; i >= 0; i--)); do
+			list+=("${deps[$i]}")
+		done
+		list+=("${line%%:*}")
+		for i in "${list[@]}"; do
+			[[ " ${order[*]} " == *" $i "* ]] || order+=("$i")
+		done
+	done
+	printf '%s\n' "${order[@]}"
+}
+
+build_initramfs() {
+	local root=$WORK/initramfs ko base mods n=0
+
+	mkdir -p "$root"/{bin,dev,proc,sys,newroot,lib/modules}
+	cp "$BUSYBOX" "$root/bin/busybox"
+	install -m 0755 "$VM_DIR/initramfs-init" "$root/init"
+	: >"$root/modules.load"
+
+	mods=$(resolve_modules virtio_pci 9pnet_virtio 9p)
+	for ko in $mods; do
+		n=$((n + 1))
+		base=${ko##*/}
+		base=$(printf '%02d-%s' "$n" "${base%.ko*}.ko")
+		case $ko in
+		*.ko)		cp "$MODULES/$ko" "$root/lib/modules/$base" ;;
+		*.ko.xz)	xz -dc "$MODULES/$ko" >"$root/lib/modules/$base" ;;
+		*.ko.gz)	gzip -dc "$MODULES/$ko" >"$root/lib/modules/$base" ;;
+		*.ko.zst)	zstd -qdc "$MODULES/$ko" >"$root/lib/modules/$base" ;;
+		esac
+		echo "$base" >>"$root/modules.load"
+	done
+
+	(cd "$root" && find . -print0 | cpio --null -o -H newc --quiet) |
+		gzip -1 >"$WORK/initramfs.cpio.gz"
+}
+
+# --------------------------------------------------------- guest input --
+
+prepare_share() {
+	local i name
+	local -a names=()
+
+	mkdir -p "$RESULTS/guest/tests" "$RESULTS/guest/demo" "$RESULTS/tests"
+	cp "$VM_DIR/guest-init.sh" "$RESULTS/guest/guest-init.sh"
+	cp "$MODULE" "$RESULTS/guest/mqtt.ko"
+	for i in "${!TESTS[@]}"; do
+		name=$(printf '%02d-%s' $((i + 1)) "${TESTS[$i]##*/}")
+		cp "${TESTS[$i]}" "$RESULTS/guest/tests/$name"
+		names+=("$name")
+	done
+	[ -z "$DEMO" ] || cp "$DEMO" "$RESULTS/guest/demo/${DEMO##*/}"
+
+	{
+		echo "# Generated by run-vm.sh"
+		printf 'MODE=%q\n' "$MODE"
+		printf 'MODULES_DIR=%q\n' "$MODULES"
+		printf 'TEST_TIMEOUT=%q\n' "$TEST_TIMEOUT"
+		printf 'TEST_NAMES=(%s)\n' "$(printf '%q ' "${names[@]}")"
+		printf 'TEST_PATHS=(%s)\n' "$(printf '%q ' "${TESTS[@]}")"
+		printf 'DEMO_NAME=%q\n' "${DEMO##*/}"
+		printf 'DEMO_PATH=%q\n' "$DEMO"
+	} >"$RESULTS/guest/config.sh"
+}
+
+# ---------------------------------------------------------------- qemu --
+
+kvm_usable() {
+	grep -qwE 'vmx|svm' /proc/cpuinfo || return 1
+	[ -c /dev/kvm ] || return 1
+	(exec 3<>/dev/kvm) 2>/dev/null
+}
+
+# SeaBIOS clears the screen and resets the terminal on the serial console:
+# drop escape sequences and carriage returns before showing console output.
+clean_console() {
+	sed -u -e 's/\x1bc/\n/g' -e 's/\x1b\[[0-9;?]*[A-Za-z]//g' \
+		-e 's/\x1b[()][0-9A-Za-z]//g' -e 's/\r//g'
+}
+
+# -virtfs takes a comma separated option list: double any comma in a path.
+qemu_path() {
+	printf '%s' "${1//,/,,}"
+}
+
+run_qemu() {
+	local accel cpu
+	local -a cmd
+
+	case ${MQTT_VM_ACCEL:-auto} in
+	kvm)	accel=kvm ;;
+	tcg)	accel=tcg ;;
+	auto)	if kvm_usable; then accel=kvm; else accel=tcg; fi ;;
+	*)	die "MQTT_VM_ACCEL must be kvm, tcg or auto" ;;
+	esac
+	if [ $accel = kvm ]; then
+		accel=kvm cpu=host
+	else
+		accel=tcg,thread=multi cpu=max
+	fi
+
+	cmd=(qemu-system-x86_64
+		-accel "$accel" -cpu "$cpu"
+		-m "${MQTT_VM_MEM:-1G}" -smp "${MQTT_VM_SMP:-2}"
+		-nographic -no-reboot -nic none
+		-kernel "$KERNEL"
+		-initrd "$WORK/initramfs.cpio.gz"
+		-append "console=ttyS0 quiet panic=-1 mitigations=off"
+		-virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap"
+		-virtfs "local,path=$(qemu_path "$RESULTS"),mount_tag=results,security_model=none"
+	)
+
+	echo "run-vm.sh: booting $(basename "$KERNEL") with accel ${accel%%,*}," \
+		"mode $MODE, timeout ${TIMEOUT} s"
+	: >"$RESULTS/console.log"
+	timeout -k 10 "$TIMEOUT" "${cmd[@]}" \
+		>"$RESULTS/console.log" 2>&1 </dev/null &
+	QEMU_PID=$!
+
+	if [ "$MODE" = run ] || [ "$VERBOSE" = 1 ]; then
+		tail -n +1 -f --pid="$QEMU_PID" "$RESULTS/console.log" |
+			clean_console &
+		TAIL_PID=$!
+	fi
+
+	QEMU_RC=0
+	wait "$QEMU_PID" || QEMU_RC=$?
+	QEMU_PID=
+	if [ -n "$TAIL_PID" ]; then
+		wait "$TAIL_PID" 2>/dev/null || true
+		TAIL_PID=
+	fi
+}
+
+# ------------------------------------------------------------- summary --
+
+PASSED=0
+FAILED=0
+SKIPPED=0
+
+fail() {
+	FAILED=$((FAILED + 1))
+	echo "FAIL: $*"
+}
+
+count() {
+	# count PATTERN FILE: lines matching an extended regex, 0 if none
+	grep -cE "$1" "$2" 2>/dev/null || true
+}
+
+summarize_test() {
+	local path=$1 name=$2 log rc plan ok notok skip results why=
+
+	log=$RESULTS/tests/$name.log
+	rc=$(cat "$RESULTS/tests/$name.rc" 2>/dev/null || echo missing)
+
+	echo
+	echo "==== $path (exit status $rc) ===="
+	[ -f "$log" ] && cat "$log"
+
+	ok=$(grep -E '^ok ' "$log" 2>/dev/null | grep -civ '# SKIP' || true)
+	skip=$(grep -E '^ok ' "$log" 2>/dev/null | grep -ci '# SKIP' || true)
+	notok=$(count '^not ok ' "$log")
+	PASSED=$((PASSED + ok))
+	SKIPPED=$((SKIPPED + skip))
+	FAILED=$((FAILED + notok))
+	grep -E '^ok .*# SKIP' "$log" 2>/dev/null | sed "s|^|SKIP: ${path##*/}: |" || true
+
+	plan=$(grep -m1 -oE '^1\.\.[0-9]+' "$log" 2>/dev/null || true)
+	plan=${plan#1..}
+	results=$((ok + skip + notok))
+
+	# At most one extra failure per program, for what TAP cannot say.
+	case $rc in
+	missing)
+		if [ -f "$log" ]; then
+			why="did not finish (the VM stopped while it ran)"
+		else
+			why="did not run (the VM stopped before it)"
+		fi
+		;;
+	notrun)		why="not run (the module did not load)" ;;
+	124|137)	why="timed out after ${TEST_TIMEOUT} s (or was killed)" ;;
+	*)
+		if [ "$rc" -gt 128 ]; then
+			why="killed by signal $((rc - 128))"
+		elif [ -z "$plan" ]; then
+			why="printed no TAP plan (crashed, or not a kselftest program)"
+		elif [ "$plan" -eq 0 ] && [ "$results" -eq 0 ]; then
+			# "1..0 # SKIP reason": the whole program skipped
+			SKIPPED=$((SKIPPED + 1))
+			echo "SKIP: ${path##*/}: whole program skipped"
+		elif [ "$results" -ne "$plan" ]; then
+			why="planned $plan tests but reported $results"
+		elif [ "$rc" -ne 0 ] && [ "$rc" -ne 4 ] && [ "$notok" -eq 0 ]; then
+			why="exit status $rc but no failing test reported"
+		fi
+		;;
+	esac
+	[ -z "$why" ] || fail "${path}: $why"
+}
+
+KERNEL_LOG_PATTERNS='WARNING:|BUG:|Oops|KASAN|possible circular locking|lockdep|refcount_t:|general protection fault|Call Trace|UBSAN|kmemleak|INFO: task .* blocked'
+
+scan_kernel_log() {
+	local file=$RESULTS/dmesg.txt hits
+
+	if [ ! -s "$file" ]; then
+		echo "run-vm.sh: no dmesg saved, scanning the console log instead"
+		file=$RESULTS/console.log
+	fi
+	hits=$(grep -E "$KERNEL_LOG_PATTERNS" "$file" || true)
+	if [ -n "$hits" ]; then
+		echo
+		echo "==== kernel log problems ($file) ===="
+		echo "$hits"
+		fail "kernel log contains warnings/bugs (see above and $file)"
+	fi
+}
+
+summarize_vm() {
+	local boot
+
+	boot=$(cat "$RESULTS/boot-seconds" 2>/dev/null || echo '?')
+	echo "run-vm.sh: VM exited after $((SECONDS - VM_START)) s" \
+		"(guest booted in $boot s), results in $RESULTS"
+
+	if [ ! -e "$RESULTS/done" ]; then
+		echo
+		echo "==== last 60 lines of the VM console ===="
+		tail -n 60 "$RESULTS/console.log" | clean_console || true
+		if [ "$QEMU_RC" -eq 124 ] || [ "$QEMU_RC" -eq 137 ]; then
+			fail "VM timed out after ${TIMEOUT} s"
+		else
+			fail "VM did not finish (qemu exit status $QEMU_RC)"
+		fi
+	fi
+
+	if [ -s "$RESULTS/setup-errors" ]; then
+		while read -r line; do
+			fail "VM setup: $line"
+		done <"$RESULTS/setup-errors"
+	fi
+}
+
+summarize_module_checks() {
+	local file=$RESULTS/module-checks.tap n
+
+	echo
+	echo "==== module checks ===="
+	[ -f "$file" ] && cat "$file"
+	n=$(count '^ok ' "$file")
+	PASSED=$((PASSED + n))
+	n=$(count '^not ok ' "$file")
+	FAILED=$((FAILED + n))
+}
+
+# ---------------------------------------------------------------- main --
+
+build_initramfs
+prepare_share
+VM_START=$SECONDS
+run_qemu
+
+case $MODE in
+check)
+	for i in "${!TESTS[@]}"; do
+		summarize_test "${TESTS[$i]}" \
+			"$(printf '%02d-%s' $((i + 1)) "${TESTS[$i]##*/}")"
+	done
+	summarize_module_checks
+	;;
+run)
+	demo_rc=$(cat "$RESULTS/demo.rc" 2>/dev/null || echo missing)
+	echo
+	echo "run-vm.sh: demo exit status: $demo_rc"
+	case $demo_rc in
+	0)	;;
+	*)	FAILED=$((FAILED + 1)) ;;
+	esac
+	summarize_module_checks
+	;;
+esac
+
+echo
+summarize_vm
+scan_kernel_log
+
+echo
+if [ "$MODE" = check ] && [ "$PASSED" -eq 0 ]; then
+	echo "run-vm.sh: no test passed"
+fi
+line="$PASSED passed, $FAILED failed"
+[ "$SKIPPED" -eq 0 ] || line+=", $SKIPPED skipped"
+echo "$line"
+
+[ "$FAILED" -eq 0 ] && { [ "$MODE" = run ] || [ "$PASSED" -gt 0 ]; }
