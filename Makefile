@@ -24,7 +24,7 @@ MODULES ?= /lib/modules/$(KVER)
 KSRC_TAR ?= $(firstword $(wildcard /usr/src/linux-source-*.tar.xz))
 
 VM := $(ROOT)/selftests/net/mqtt/vm
-TESTS := $(ROOT)/selftests/net/mqtt/codec_test $(ROOT)/selftests/net/mqtt/connect
+TESTS = $(shell $(MAKE) -s --no-print-directory -C $(ROOT)/selftests/net/mqtt list)
 DEMO := $(BUILD)/samples/mqtt/mqtt_demo
 
 .PHONY: all modules install clean deps tests demo check run checkpatch sparse

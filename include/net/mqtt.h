@@ -65,6 +65,27 @@
 /* Packets that are a fixed header alone: PINGREQ, PINGRESP, DISCONNECT. */
 #define MQTT_EMPTY_PKT_SIZE	2
 
+/* PUBLISH fixed header flags (3.3.1). */
+#define MQTT_PUBLISH_F_RETAIN	0x01
+#define MQTT_PUBLISH_QOS_SHIFT	1
+#define MQTT_PUBLISH_QOS_MASK	0x06
+#define MQTT_PUBLISH_F_DUP	0x08
+
+/* Flags of PUBREL, SUBSCRIBE and UNSUBSCRIBE [MQTT-3.6.1-1], [MQTT-3.8.1-1]. */
+#define MQTT_HDR_F_RESERVED_0010	0x02
+
+/* Packet identifiers are 16 bits and never 0 (2.3.1). */
+#define MQTT_PID_SIZE		2
+#define MQTT_PID_MAX		65535
+
+/* PUBACK, PUBREC, PUBREL, PUBCOMP, UNSUBACK: a packet identifier alone. */
+#define MQTT_ACK_REMLEN		MQTT_PID_SIZE
+#define MQTT_ACK_SIZE		(2 + MQTT_ACK_REMLEN)
+
+/* SUBACK return codes (3.9.3); one per filter, and we send one filter. */
+#define MQTT_SUBACK_FAILURE	0x80
+#define MQTT_SUBACK_REMLEN	(MQTT_PID_SIZE + 1)
+
 #define MQTT_QOS_MAX		2
 
 /* Topic wildcards and separator (4.7.1). */

@@ -130,9 +130,16 @@ static __poll_t mqtt_poll(struct file *file, struct socket *sock,
 	struct sock *sk = sock->sk;
 	__poll_t mask = 0;
 
+	struct mqtt_sock *msk = mqtt_sk(sk);
+	u8 shutdown;
+
 	sock_poll_wait(file, sock, wait);
-	if (READ_ONCE(sk->sk_err))
+	if (READ_ONCE(sk->sk_err) ||
+	    !skb_queue_empty_lockless(&sk->sk_error_queue))
 		mask |= EPOLLERR;
+	if (READ_ONCE(msk->rx_queued))
+		mask |= EPOLLIN | EPOLLRDNORM;
+	shutdown = READ_ONCE(sk->sk_shutdown);
 	switch (mqtt_state(sk)) {
 	case MQTT_UNCONNECTED:
 		/* As a TCP socket that is not connected. */
@@ -141,7 +148,10 @@ static __poll_t mqtt_poll(struct file *file, struct socket *sock,
 	case MQTT_CONNECTING:
 		break;
 	case MQTT_CONNECTED:
-		mask |= EPOLLOUT | EPOLLWRNORM;
+		if (shutdown & RCV_SHUTDOWN)
+			mask |= EPOLLIN | EPOLLRDNORM | EPOLLRDHUP;
+		if (!(shutdown & SEND_SHUTDOWN) && mqtt_tx_ready(msk))
+			mask |= EPOLLOUT | EPOLLWRNORM;
 		break;
 	case MQTT_CLOSED:
 		mask |= EPOLLIN | EPOLLRDNORM | EPOLLRDHUP | EPOLLHUP;
@@ -160,6 +170,19 @@ static int mqtt_getname(struct socket *sock, struct sockaddr *addr, int peer)
 	if (mqtt_state(sk) == MQTT_CONNECTED)
 		err = peer ? kernel_getpeername(msk->tcp, addr) :
 			     kernel_getsockname(msk->tcp, addr);
+	release_sock(sk);
+	return err;
+}
+
+static int mqtt_shutdown(struct socket *sock, int how)
+{
+	struct sock *sk = sock->sk;
+	int err;
+
+	if (how < SHUT_RD || how > SHUT_RDWR)
+		return -EINVAL;
+	lock_sock(sk);
+	err = mqtt_session_shutdown(mqtt_sk(sk), how);
 	release_sock(sk);
 	return err;
 }
@@ -201,18 +224,19 @@ static const struct proto_ops mqtt_ops = {
 	.poll		= mqtt_poll,
 	.ioctl		= sock_no_ioctl,
 	.listen		= sock_no_listen,
-	.shutdown	= sock_no_shutdown,
+	.shutdown	= mqtt_shutdown,
 	.setsockopt	= mqtt_setsockopt,
 	.getsockopt	= mqtt_getsockopt,
-	.sendmsg	= sock_no_sendmsg,
-	.recvmsg	= sock_no_recvmsg,
+	.sendmsg	= mqtt_sendmsg,
+	.recvmsg	= mqtt_recvmsg,
 	.mmap		= sock_no_mmap,
 	.sendpage	= sock_no_sendpage,
 };
 
 static void mqtt_destruct(struct sock *sk)
 {
-	mqtt_config_free(&mqtt_sk(sk)->conf);
+	mqtt_session_destroy(mqtt_sk(sk));
+	skb_queue_purge(&sk->sk_error_queue);
 }
 
 static int mqtt_create(struct net *net, struct socket *sock, int protocol,
@@ -236,6 +260,11 @@ static int mqtt_create(struct net *net, struct socket *sock, int protocol,
 
 	msk = mqtt_sk(sk);
 	mqtt_config_init(&msk->conf);
+	INIT_LIST_HEAD(&msk->txq);
+	INIT_LIST_HEAD(&msk->rxq);
+	INIT_LIST_HEAD(&msk->unreported);
+	xa_init_flags(&msk->flows, XA_FLAGS_ALLOC1);
+	xa_init(&msk->rx_qos2);
 	INIT_WORK(&msk->work, mqtt_work);
 	mqtt_timers_init(msk);
 	return 0;

@@ -335,3 +335,265 @@ bool mqtt_topic_name_valid(const u8 *s, size_t len)
 			return false;
 	return mqtt_utf8_valid(s, len);
 }
+
+/**
+ * mqtt_topic_filter_valid() - can @s be subscribed to (4.7)
+ * @s: the bytes
+ * @len: how many
+ *
+ * Valid UTF-8 of 1 to %MQTT_MAX_FIELD_LEN bytes in which '#' stands only
+ * alone as the last level and '+' only alone as any level
+ * [MQTT-4.7.1-1..3].
+ *
+ * Return: true if valid.
+ */
+bool mqtt_topic_filter_valid(const u8 *s, size_t len)
+{
+	size_t i;
+
+	if (!len || len > MQTT_MAX_FIELD_LEN)
+		return false;
+	for (i = 0; i < len; i++) {
+		bool level_start = !i || s[i - 1] == MQTT_TOPIC_SEP;
+		bool level_end = i + 1 == len || s[i + 1] == MQTT_TOPIC_SEP;
+
+		if (s[i] == MQTT_TOPIC_WILD_ALL &&
+		    (!level_start || i + 1 != len))
+			return false;
+		if (s[i] == MQTT_TOPIC_WILD_ONE && (!level_start || !level_end))
+			return false;
+	}
+	return mqtt_utf8_valid(s, len);
+}
+
+/**
+ * mqtt_encode_ack() - write PUBACK, PUBREC, PUBREL, PUBCOMP or UNSUBACK
+ * @buf: room for %MQTT_ACK_SIZE bytes
+ * @type: the packet type
+ * @pid: the packet identifier
+ *
+ * PUBREL carries the reserved flags 0010 [MQTT-3.6.1-1].
+ *
+ * Return: %MQTT_ACK_SIZE.
+ */
+size_t mqtt_encode_ack(u8 *buf, u8 type, u16 pid)
+{
+	u8 flags = type == MQTT_PKT_PUBREL ? MQTT_HDR_F_RESERVED_0010 : 0;
+
+	buf[0] = MQTT_HDR(type, flags);
+	buf[1] = MQTT_ACK_REMLEN;
+	put_u16(buf + 2, pid);
+	return MQTT_ACK_SIZE;
+}
+
+/**
+ * mqtt_decode_fixed_header() - read a fixed header (2.2)
+ * @buf: bytes from the packet's first byte
+ * @len: how many
+ * @byte1: the type and flags byte, on success
+ * @remlen: the Remaining Length, on success
+ *
+ * Return: the header's length, -EAGAIN if incomplete, -EPROTO if
+ * malformed.
+ */
+int mqtt_decode_fixed_header(const u8 *buf, size_t len, u8 *byte1,
+			     u32 *remlen)
+{
+	int n;
+
+	if (len < 1)
+		return -EAGAIN;
+	n = mqtt_decode_remlen(buf + 1, len - 1, remlen);
+	if (n < 0)
+		return n;
+	*byte1 = buf[0];
+	return 1 + n;
+}
+
+/**
+ * mqtt_client_flags_valid() - are a received packet's type and flags ones
+ * a client may get after CONNACK
+ * @byte1: the fixed header's first byte
+ *
+ * A server never sends CONNECT, SUBSCRIBE, UNSUBSCRIBE, PINGREQ or
+ * DISCONNECT, and CONNACK only once; reserved flag bits must have their
+ * listed values [MQTT-2.2.2-1]; PUBLISH may not ask for QoS 3
+ * [MQTT-3.3.1-4] nor set DUP with QoS 0 [MQTT-3.3.1-2].
+ *
+ * Return: true if valid.
+ */
+bool mqtt_client_flags_valid(u8 byte1)
+{
+	u8 flags = byte1 & MQTT_HDR_FLAGS_MASK;
+	u8 qos;
+
+	switch (byte1 >> MQTT_HDR_TYPE_SHIFT) {
+	case MQTT_PKT_PUBLISH:
+		qos = (flags & MQTT_PUBLISH_QOS_MASK) >> MQTT_PUBLISH_QOS_SHIFT;
+		if (qos > MQTT_QOS_MAX)
+			return false;
+		return qos || !(flags & MQTT_PUBLISH_F_DUP);
+	case MQTT_PKT_PUBREL:
+		return flags == MQTT_HDR_F_RESERVED_0010;
+	case MQTT_PKT_PUBACK:
+	case MQTT_PKT_PUBREC:
+	case MQTT_PKT_PUBCOMP:
+	case MQTT_PKT_SUBACK:
+	case MQTT_PKT_UNSUBACK:
+	case MQTT_PKT_PINGRESP:
+		return !flags;
+	default:
+		return false;
+	}
+}
+
+/**
+ * mqtt_publish_remlen() - Remaining Length of a PUBLISH
+ * @topic_len: topic name length
+ * @qos: QoS, which decides whether a packet identifier is present
+ * @payload_len: payload length
+ *
+ * Return: the value; the caller checks it against %MQTT_REMLEN_MAX.
+ */
+u64 mqtt_publish_remlen(u32 topic_len, u8 qos, size_t payload_len)
+{
+	return (u64)MQTT_LEN_PREFIX + topic_len + (qos ? MQTT_PID_SIZE : 0) +
+	       payload_len;
+}
+
+/**
+ * mqtt_encode_publish_header() - write a PUBLISH up to its topic name
+ * @buf: room for %MQTT_FIXED_HDR_MAX + %MQTT_LEN_PREFIX bytes
+ * @qos: QoS 0..2
+ * @retain: retain flag
+ * @remlen: mqtt_publish_remlen(), at most %MQTT_REMLEN_MAX
+ * @topic_len: topic name length
+ *
+ * The topic name, the packet identifier (QoS 1 and 2) and the payload
+ * follow.  DUP is 0: a socket never retransmits on a new connection.
+ *
+ * Return: the number of bytes written.
+ */
+size_t mqtt_encode_publish_header(u8 *buf, u8 qos, bool retain,
+				  u32 remlen, u32 topic_len)
+{
+	u8 flags = qos << MQTT_PUBLISH_QOS_SHIFT;
+	u8 *q = buf;
+
+	if (retain)
+		flags |= MQTT_PUBLISH_F_RETAIN;
+	*q++ = MQTT_HDR(MQTT_PKT_PUBLISH, flags);
+	q += mqtt_encode_remlen(q, remlen);
+	q = put_u16(q, topic_len);
+	return q - buf;
+}
+
+static u16 get_u16(const u8 *p)
+{
+	return (u16)p[0] << 8 | p[1];
+}
+
+/**
+ * mqtt_decode_publish() - check and locate the parts of a PUBLISH body
+ * @body: the bytes after the fixed header
+ * @len: the Remaining Length
+ * @byte1: the fixed header's first byte, already checked with
+ *	mqtt_client_flags_valid()
+ * @pub: the result
+ *
+ * The topic must be a valid topic name [MQTT-3.3.2-1], [MQTT-3.3.2-2]
+ * and the packet identifier of QoS 1 and 2 non-zero [MQTT-2.3.1-1].
+ *
+ * Return: 0 or -EPROTO.
+ */
+int mqtt_decode_publish(const u8 *body, u32 len, u8 byte1,
+			struct mqtt_publish_info *pub)
+{
+	u8 flags = byte1 & MQTT_HDR_FLAGS_MASK;
+	u32 off;
+
+	pub->qos = (flags & MQTT_PUBLISH_QOS_MASK) >> MQTT_PUBLISH_QOS_SHIFT;
+	pub->retain = flags & MQTT_PUBLISH_F_RETAIN;
+	pub->dup = flags & MQTT_PUBLISH_F_DUP;
+	if (len < MQTT_LEN_PREFIX)
+		return -EPROTO;
+	pub->topic_off = MQTT_LEN_PREFIX;
+	pub->topic_len = get_u16(body);
+	off = pub->topic_off + pub->topic_len;
+	if (off > len || !mqtt_topic_name_valid(body + pub->topic_off,
+						pub->topic_len))
+		return -EPROTO;
+	pub->pid = 0;
+	if (pub->qos) {
+		if (len - off < MQTT_PID_SIZE)
+			return -EPROTO;
+		pub->pid = get_u16(body + off);
+		if (!pub->pid)
+			return -EPROTO;
+		off += MQTT_PID_SIZE;
+	}
+	pub->payload_off = off;
+	pub->payload_len = len - off;
+	return 0;
+}
+
+/**
+ * mqtt_decode_ack() - read the packet identifier of an acknowledgment
+ * @body: the bytes after the fixed header
+ * @len: the Remaining Length
+ * @pid: the identifier, non-zero, on success
+ *
+ * Return: 0 or -EPROTO.
+ */
+int mqtt_decode_ack(const u8 *body, u32 len, u16 *pid)
+{
+	if (len != MQTT_ACK_REMLEN)
+		return -EPROTO;
+	*pid = get_u16(body);
+	return *pid ? 0 : -EPROTO;
+}
+
+static u32 subscribe_remlen(u8 type, u32 filter_len)
+{
+	return MQTT_PID_SIZE + MQTT_LEN_PREFIX + filter_len +
+	       (type == MQTT_PKT_SUBSCRIBE ? 1 : 0);
+}
+
+/**
+ * mqtt_subscribe_size() - size of a one-filter SUBSCRIBE or UNSUBSCRIBE
+ * @type: %MQTT_PKT_SUBSCRIBE or %MQTT_PKT_UNSUBSCRIBE
+ * @filter_len: the filter's length, at most %MQTT_MAX_FIELD_LEN
+ *
+ * Return: the whole packet's size.
+ */
+size_t mqtt_subscribe_size(u8 type, u32 filter_len)
+{
+	u32 rem = subscribe_remlen(type, filter_len);
+
+	return 1 + mqtt_remlen_size(rem) + rem;
+}
+
+/**
+ * mqtt_encode_subscribe() - write a one-filter SUBSCRIBE or UNSUBSCRIBE
+ * @buf: room for mqtt_subscribe_size() bytes
+ * @type: %MQTT_PKT_SUBSCRIBE or %MQTT_PKT_UNSUBSCRIBE
+ * @pid: packet identifier
+ * @filter: a valid topic filter
+ * @filter_len: its length
+ * @qos: requested QoS (SUBSCRIBE only)
+ *
+ * Return: the number of bytes written.
+ */
+size_t mqtt_encode_subscribe(u8 *buf, u8 type, u16 pid, const u8 *filter,
+			     u32 filter_len, u8 qos)
+{
+	u8 *q = buf;
+
+	*q++ = MQTT_HDR(type, MQTT_HDR_F_RESERVED_0010);
+	q += mqtt_encode_remlen(q, subscribe_remlen(type, filter_len));
+	q = put_u16(q, pid);
+	q = put_field(q, filter, filter_len);
+	if (type == MQTT_PKT_SUBSCRIBE)
+		*q++ = qos;
+	return q - buf;
+}

@@ -9,6 +9,7 @@
 #include <linux/net.h>
 #include <linux/timer.h>
 #include <linux/workqueue.h>
+#include <linux/xarray.h>
 #include <net/sock.h>
 #include <linux/mqtt.h>
 
@@ -37,6 +38,7 @@ enum mqtt_state {
 enum {
 	MQTT_EV_PENDING,	/* something to look at: progress() runs */
 	MQTT_EV_TIMEOUT,	/* the connect deadline passed */
+	MQTT_EV_KEEPALIVE,	/* the keepalive timer wants a look */
 };
 
 /* Bits of mqtt_sock.flags. */
@@ -45,6 +47,68 @@ enum {
 	 * itself: events wake it instead of queueing work.
 	 */
 	MQTT_F_SYNC,
+};
+
+/* What an outgoing packet identifier waits for. */
+enum mqtt_flow_kind {
+	MQTT_FLOW_PUBACK,	/* QoS 1 PUBLISH sent */
+	MQTT_FLOW_PUBREC,	/* QoS 2 PUBLISH sent */
+	MQTT_FLOW_PUBCOMP,	/* QoS 2 PUBREL sent */
+	MQTT_FLOW_SUBACK,	/* SUBSCRIBE sent */
+	MQTT_FLOW_UNSUBACK,	/* UNSUBSCRIBE sent */
+	MQTT_FLOW_UNREPORTED,	/* PUBLISH done, its report not yet queued */
+};
+
+/**
+ * struct mqtt_flow - an outgoing packet identifier in use (socket lock)
+ * @kind: what it waits for
+ * @pid: its packet identifier
+ * @seq: delivery report number of a PUBLISH
+ * @err: outcome of an UNREPORTED PUBLISH: 0 or the errno that lost it
+ * @result: SUBACK return code, once @done
+ * @done: the (UN)SUBACK arrived
+ * @abandoned: its waiter left (timeout, signal): free when it arrives
+ * @unreported: link in mqtt_sock.unreported
+ */
+struct mqtt_flow {
+	enum mqtt_flow_kind kind;
+	u16 pid;
+	u32 seq;
+	int err;
+	u8 result;
+	bool done;
+	bool abandoned;
+	struct list_head unreported;
+};
+
+/**
+ * struct mqtt_rx_msg - a received PUBLISH waiting for recvmsg
+ * @list: link in mqtt_sock.rxq
+ * @pub: where topic and payload are in @body
+ * @size: bytes charged to the receive budget
+ * @body: the PUBLISH after its fixed header
+ */
+struct mqtt_rx_msg {
+	struct list_head list;
+	struct mqtt_publish_info pub;
+	u32 size;
+	u8 body[];
+};
+
+/**
+ * struct mqtt_txbuf - bytes for the broker that TCP has not taken yet
+ * @list: link in mqtt_sock.txq
+ * @len: bytes in @data
+ * @off: bytes of @data already sent
+ * @room: size of @data
+ * @data: whole packets, or the rest of one partly sent
+ */
+struct mqtt_txbuf {
+	struct list_head list;
+	u32 len;
+	u32 off;
+	u32 room;
+	u8 data[];
 };
 
 /**
@@ -61,8 +125,9 @@ struct mqtt_bytes {
 /**
  * struct mqtt_config - what setsockopt(SOL_MQTT) configures
  *
- * Changed only in MQTT_UNCONNECTED, under the socket lock.  The password
- * is zeroed whenever it is replaced or freed.
+ * Changed under the socket lock; the connect options only while
+ * MQTT_UNCONNECTED.  The password is zeroed whenever it is replaced or
+ * freed.
  */
 struct mqtt_config {
 	struct mqtt_bytes client_id;
@@ -70,34 +135,66 @@ struct mqtt_config {
 	struct mqtt_bytes password;
 	struct mqtt_bytes will_topic;
 	struct mqtt_bytes will_message;
+	struct mqtt_bytes publish_topic;
 	u32 connect_timeout_ms;
+	u32 ack_timeout_ms;
+	u32 recv_max;
 	u16 keepalive;
+	u16 inflight_max;
 	u8 level;
 	u8 will_qos;
+	u8 publish_qos;
 	bool will_retain;
 	bool clean_session;
+	bool publish_retain;
+	bool delivery_reports;
 };
 
 /**
  * struct mqtt_sock - an AF_MQTT socket
  * @sk: the socket; first, so that sk and mqtt_sock convert by cast
- * @conf: session options (socket lock)
+ * @conf: options (socket lock)
  * @tcp: the inner TCP socket to the broker, present in CONNECTING and
  *	CONNECTED (socket lock)
- * @tx: bytes of a frame not yet accepted by TCP; kvfree_sensitive'd, since
- *	a CONNECT holds the password (socket lock)
+ * @tx: the CONNECT frame until TCP took all of it; kvfree_sensitive'd
+ *	because it holds the password (socket lock)
  * @tx_len: size of @tx (socket lock)
  * @tx_off: bytes of @tx already sent (socket lock)
  * @rx: the CONNACK as it arrives (socket lock)
  * @rx_len: bytes of @rx received (socket lock)
  * @connack: the broker's CONNACK, valid when @connack_valid (socket lock)
  * @connack_valid: a CONNACK arrived on the last connect (socket lock)
+ * @txq: struct mqtt_txbuf list, in wire order (socket lock)
+ * @txq_bytes: unsent bytes in @txq; read locklessly by poll
+ * @flows: outgoing packet identifier -> struct mqtt_flow (socket lock)
+ * @next_pid: where xa_alloc_cyclic() looks next (socket lock)
+ * @inflight: PUBLISH flows in @flows, the send window's use; read
+ *	locklessly by poll
+ * @tx_seq: delivery report number of the next QoS 1/2 PUBLISH
+ * @unreported: flows done whose report found the error queue full
+ * @unreported_n: their number; they keep their window slots
+ * @rxq: struct mqtt_rx_msg list for recvmsg (socket lock)
+ * @rx_queued: bytes charged by @rxq; read locklessly by poll
+ * @rx_hdr: fixed header of the packet being received (socket lock)
+ * @rx_hdr_len: bytes in @rx_hdr (socket lock)
+ * @rx_remlen: its Remaining Length, once @rx_hdr is complete
+ * @rx_body: @rx_hdr is complete; the body is being received
+ * @rx_got: body bytes received so far
+ * @rx_ctl: body of a packet other than PUBLISH
+ * @rx_msg: body of the PUBLISH being received
+ * @rx_blocked: receiving stopped for lack of budget (back-pressure)
+ * @rx_qos2: identifiers of incoming QoS 2 PUBLISHes awaiting PUBREL
+ * @tcp_fin: TCP's sending side was shut after DISCONNECT (socket lock)
+ * @last_tx: jiffies when bytes last went to TCP; read by the keepalive
+ *	timer
+ * @ping_sent: jiffies of the unanswered PINGREQ, if @ping_outstanding
+ * @ping_outstanding: a PINGREQ awaits any packet from the broker
  * @events: MQTT_EV_* bits, set from any context, atomic
  * @flags: MQTT_F_* bits, atomic
  * @work: runs mqtt_session_progress() in process context; holds a
  *	reference on @sk while queued
- * @connect_timer: the connect deadline; holds a reference on @sk while
- *	pending
+ * @connect_timer: the connect deadline; holds a reference while pending
+ * @keepalive_timer: PINGREQ and PINGRESP deadlines; likewise
  * @saved_data_ready: the inner socket's callback, restored before release
  * @saved_state_change: likewise
  * @saved_write_space: likewise
@@ -115,10 +212,37 @@ struct mqtt_sock {
 	struct mqtt_connack_info connack;
 	bool connack_valid;
 
+	struct list_head txq;
+	u32 txq_bytes;
+	struct xarray flows;
+	u32 next_pid;
+	u32 inflight;
+	u32 tx_seq;
+	struct list_head unreported;
+	u32 unreported_n;
+
+	struct list_head rxq;
+	u32 rx_queued;
+	u8 rx_hdr[MQTT_FIXED_HDR_MAX];
+	u8 rx_hdr_len;
+	u32 rx_remlen;
+	bool rx_body;
+	u32 rx_got;
+	u8 rx_ctl[MQTT_SUBACK_REMLEN];
+	struct mqtt_rx_msg *rx_msg;
+	bool rx_blocked;
+	struct xarray rx_qos2;
+
+	bool tcp_fin;
+	unsigned long last_tx;
+	unsigned long ping_sent;
+	bool ping_outstanding;
+
 	unsigned long events;
 	unsigned long flags;
 	struct work_struct work;
 	struct timer_list connect_timer;
+	struct timer_list keepalive_timer;
 
 	void (*saved_data_ready)(struct sock *sk);
 	void (*saved_state_change)(struct sock *sk);
@@ -154,9 +278,14 @@ int mqtt_getsockopt(struct socket *sock, int level, int optname,
 /* transport.c */
 int mqtt_tcp_open(struct mqtt_sock *msk, struct sockaddr *addr, int addrlen);
 void mqtt_tcp_close(struct mqtt_sock *msk, bool abort);
-int mqtt_tcp_send(struct mqtt_sock *msk, const void *buf, size_t len);
+int mqtt_tcp_send(struct mqtt_sock *msk, struct kvec *vec, size_t nr,
+		  size_t len, int flags);
+int mqtt_tcp_send_iter(struct mqtt_sock *msk, struct iov_iter *iter);
 int mqtt_tcp_recv(struct mqtt_sock *msk, void *buf, size_t len);
-int mqtt_tcp_status(struct mqtt_sock *msk, bool peer_fin_ok);
+int mqtt_tcp_read(struct mqtt_sock *msk, sk_read_actor_t actor);
+int mqtt_tcp_status(struct mqtt_sock *msk);
+int mqtt_tcp_error(struct mqtt_sock *msk);
+bool mqtt_tcp_eof(struct mqtt_sock *msk);
 
 /* session.c */
 void mqtt_kick(struct mqtt_sock *msk);
@@ -164,11 +293,40 @@ void mqtt_work(struct work_struct *work);
 int mqtt_session_connect(struct mqtt_sock *msk, struct sockaddr *addr,
 			 int addrlen);
 void mqtt_session_progress(struct mqtt_sock *msk);
+void mqtt_session_fail(struct mqtt_sock *msk, int err);
+int mqtt_session_shutdown(struct mqtt_sock *msk, int how);
 void mqtt_session_release(struct mqtt_sock *msk);
+int mqtt_session_error(struct mqtt_sock *msk);
+void mqtt_session_destroy(struct mqtt_sock *msk);
+int mqtt_subscribe(struct mqtt_sock *msk, int optname, sockptr_t optval,
+		   unsigned int optlen);
+
+/* tx.c */
+int mqtt_sendmsg(struct socket *sock, struct msghdr *msg, size_t len);
+bool mqtt_tx_ready(const struct mqtt_sock *msk);
+int mqtt_tx_queue(struct mqtt_sock *msk, const void *buf, size_t len);
+int mqtt_tx_flush(struct mqtt_sock *msk);
+void mqtt_tx_purge(struct mqtt_sock *msk);
+int mqtt_flow_alloc(struct mqtt_sock *msk, enum mqtt_flow_kind kind,
+		    struct mqtt_flow **flowp);
+void mqtt_flow_free(struct mqtt_sock *msk, u16 pid);
+void mqtt_flow_complete(struct mqtt_sock *msk, u16 pid, int err);
+void mqtt_flows_fail(struct mqtt_sock *msk, int err);
+void mqtt_reports_retry(struct mqtt_sock *msk);
+void mqtt_write_space(struct sock *sk);
+
+/* rx.c */
+int mqtt_rx(struct mqtt_sock *msk);
+int mqtt_recvmsg(struct socket *sock, struct msghdr *msg, size_t len,
+		 int flags);
+void mqtt_rx_purge(struct mqtt_sock *msk, bool all);
 
 /* timers.c */
 void mqtt_timers_init(struct mqtt_sock *msk);
 void mqtt_connect_timer_start(struct mqtt_sock *msk);
 void mqtt_connect_timer_stop(struct mqtt_sock *msk);
+void mqtt_keepalive_start(struct mqtt_sock *msk);
+void mqtt_keepalive_stop(struct mqtt_sock *msk);
+int mqtt_keepalive_check(struct mqtt_sock *msk);
 
 #endif /* _NET_MQTT_MQTT_H */

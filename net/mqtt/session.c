@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The MQTT session state machine: CONNECT out, CONNACK in, the outcome
- * reported, DISCONNECT on close.
+ * reported; then the live session (receiving, keepalive, subscriptions)
+ * until DISCONNECT, or until it is lost.
  *
  * mqtt_session_progress() is level-triggered: it looks at the TCP socket
  * and the pending events and advances as far as it can, so running it
@@ -10,6 +11,8 @@
  * that drives the handshake (MQTT_F_SYNC) or from mqtt_work().
  */
 #include <linux/mm.h>
+#include <linux/sched.h>
+#include <linux/sched/signal.h>
 #include <linux/slab.h>
 
 #include "mqtt.h"
@@ -81,7 +84,12 @@ static int mqtt_connack_errno(u8 code)
 	}
 }
 
-static void mqtt_tx_free(struct mqtt_sock *msk)
+/* Passes of receive-then-flush a run makes when acks held receiving up. */
+#define MQTT_RX_ROUNDS		2
+/* The low seven bits of an exit code name the signal that ended a task. */
+#define MQTT_EXIT_SIGNAL_MASK	0x7f
+
+static void mqtt_connect_frame_free(struct mqtt_sock *msk)
 {
 	kvfree_sensitive(msk->tx, msk->tx_len);
 	msk->tx = NULL;
@@ -89,15 +97,19 @@ static void mqtt_tx_free(struct mqtt_sock *msk)
 	msk->tx_off = 0;
 }
 
-/* Everything a connect attempt holds goes; the socket becomes @state. */
-static void mqtt_session_end(struct mqtt_sock *msk, enum mqtt_state state,
-			     bool abort)
+/* The connection ends: everything it holds goes; @state follows. */
+static void mqtt_teardown(struct mqtt_sock *msk, enum mqtt_state state,
+			  bool abort)
 {
+	struct sock *sk = &msk->sk;
+
+	mqtt_set_state(sk, state);
 	mqtt_connect_timer_stop(msk);
+	mqtt_keepalive_stop(msk);
 	mqtt_tcp_close(msk, abort);
-	mqtt_tx_free(msk);
-	msk->sk.sk_socket->state = SS_UNCONNECTED;
-	mqtt_set_state(&msk->sk, state);
+	mqtt_connect_frame_free(msk);
+	if (sk->sk_socket)
+		sk->sk_socket->state = SS_UNCONNECTED;
 }
 
 static void mqtt_connect_failed(struct mqtt_sock *msk, int err)
@@ -107,7 +119,7 @@ static void mqtt_connect_failed(struct mqtt_sock *msk, int err)
 	/* A peer that closed before CONNACK reset the session for us. */
 	if (err == -EPIPE)
 		err = -ECONNRESET;
-	mqtt_session_end(msk, MQTT_UNCONNECTED, false);
+	mqtt_teardown(msk, MQTT_UNCONNECTED, false);
 	WRITE_ONCE(sk->sk_err, -err);
 	sk_error_report(sk);
 }
@@ -117,24 +129,28 @@ static void mqtt_connect_done(struct mqtt_sock *msk)
 	struct sock *sk = &msk->sk;
 
 	mqtt_connect_timer_stop(msk);
-	mqtt_tx_free(msk);
+	mqtt_connect_frame_free(msk);
 	sk->sk_socket->state = SS_CONNECTED;
 	mqtt_set_state(sk, MQTT_CONNECTED);
+	mqtt_keepalive_start(msk);
 	sk->sk_state_change(sk);
 }
 
-/* Send what is left of @tx: 0 when all went, -EAGAIN to wait, -errno. */
-static int mqtt_tx_flush(struct mqtt_sock *msk)
+/* Send what is left of CONNECT: 0 when all went, -EAGAIN to wait. */
+static int mqtt_connect_send(struct mqtt_sock *msk)
 {
 	while (msk->tx_off < msk->tx_len) {
-		int n = mqtt_tcp_send(msk, msk->tx + msk->tx_off,
-				      msk->tx_len - msk->tx_off);
+		struct kvec v = {
+			.iov_base = msk->tx + msk->tx_off,
+			.iov_len = msk->tx_len - msk->tx_off,
+		};
+		int n = mqtt_tcp_send(msk, &v, 1, v.iov_len, 0);
 
 		if (n < 0)
 			return n;
 		msk->tx_off += n;
 	}
-	mqtt_tx_free(msk);
+	mqtt_connect_frame_free(msk);
 	return 0;
 }
 
@@ -166,11 +182,10 @@ static int mqtt_handshake(struct mqtt_sock *msk)
 
 	if (test_bit(MQTT_EV_TIMEOUT, &msk->events))
 		return -ETIMEDOUT;
-	/* A CONNACK sent just before the FIN still counts. */
-	err = mqtt_tcp_status(msk, true);
+	err = mqtt_tcp_status(msk);
 	if (err)
 		return err > 0 ? 0 : err;
-	err = mqtt_tx_flush(msk);
+	err = mqtt_connect_send(msk);
 	if (!err)
 		err = mqtt_rx_connack(msk);
 	if (err == -EAGAIN)
@@ -180,6 +195,90 @@ static int mqtt_handshake(struct mqtt_sock *msk)
 	msk->connack_valid = true;
 	err = mqtt_connack_errno(msk->connack.return_code);
 	return err ? err : 1;
+}
+
+/**
+ * mqtt_session_error() - take the error that ended the session
+ * @msk: the socket
+ *
+ * Return: -errno once, then 0.
+ */
+int mqtt_session_error(struct mqtt_sock *msk)
+{
+	return sock_error(&msk->sk);
+}
+
+/**
+ * mqtt_session_fail() - end a live session
+ * @msk: the socket, locked
+ * @err: why, as -errno; 0 for the orderly end after our DISCONNECT
+ *
+ * The TCP connection is closed without DISCONNECT, so the broker
+ * publishes the will; QoS 1/2 messages in flight are reported lost.
+ * Messages already queued stay readable.
+ */
+void mqtt_session_fail(struct mqtt_sock *msk, int err)
+{
+	struct sock *sk = &msk->sk;
+
+	if (mqtt_state(sk) != MQTT_CONNECTED)
+		return;
+	/* First, so that the keepalive timer stops re-arming itself. */
+	mqtt_set_state(sk, MQTT_CLOSED);
+	sk->sk_shutdown = SHUTDOWN_MASK;
+	mqtt_keepalive_stop(msk);
+	mqtt_tcp_close(msk, false);
+	mqtt_tx_purge(msk);
+	mqtt_rx_purge(msk, false);
+	mqtt_flows_fail(msk, err ? err : -EPIPE);
+	if (err) {
+		WRITE_ONCE(sk->sk_err, -err);
+		sk_error_report(sk);
+	}
+	sk->sk_state_change(sk);
+	mqtt_write_space(sk);
+}
+
+/* After DISCONNECT has gone out, close TCP's sending side too. */
+static void mqtt_tcp_finish(struct mqtt_sock *msk)
+{
+	if ((msk->sk.sk_shutdown & SEND_SHUTDOWN) && !msk->txq_bytes &&
+	    !msk->tcp_fin) {
+		kernel_sock_shutdown(msk->tcp, SHUT_WR);
+		msk->tcp_fin = true;
+	}
+}
+
+/* The live session: keepalive, received packets, queued bytes. */
+static void mqtt_session_run(struct mqtt_sock *msk)
+{
+	struct sock *sk = &msk->sk;
+	int err = 0, round;
+
+	if (test_and_clear_bit(MQTT_EV_KEEPALIVE, &msk->events))
+		err = mqtt_keepalive_check(msk);
+	for (round = 0; !err && round < MQTT_RX_ROUNDS; round++) {
+		err = mqtt_rx(msk);
+		if (!err)
+			err = mqtt_tx_flush(msk);
+		if (err == -EAGAIN)
+			err = 0;
+		/* Go round again only if acks held receiving up and left. */
+		if (!msk->rx_blocked || msk->txq_bytes)
+			break;
+	}
+	if (err) {
+		mqtt_session_fail(msk, err);
+		return;
+	}
+	mqtt_tcp_finish(msk);
+	if (!msk->rx_blocked && mqtt_tcp_eof(msk)) {
+		/* The broker closed: expected after our DISCONNECT only. */
+		err = mqtt_tcp_error(msk);
+		if (!err && !(sk->sk_shutdown & SEND_SHUTDOWN))
+			err = -ECONNRESET;
+		mqtt_session_fail(msk, err);
+	}
 }
 
 /**
@@ -198,26 +297,16 @@ void mqtt_session_progress(struct mqtt_sock *msk)
 	/* Order the clear before the reads of the TCP socket's state. */
 	smp_mb__after_atomic();
 
-	switch (mqtt_state(sk)) {
-	case MQTT_CONNECTING:
+	if (mqtt_state(sk) == MQTT_CONNECTING) {
 		ret = mqtt_handshake(msk);
 		if (ret < 0)
 			mqtt_connect_failed(msk, ret);
-		else if (ret > 0)
-			mqtt_connect_done(msk);
-		break;
-	case MQTT_CONNECTED:
-		/* The broker ends a session only by closing the connection. */
-		ret = mqtt_tcp_status(msk, false);
-		if (ret) {
-			mqtt_session_end(msk, MQTT_CLOSED, false);
-			WRITE_ONCE(sk->sk_err, ret < 0 ? -ret : ECONNRESET);
-			sk_error_report(sk);
-		}
-		break;
-	default:
-		break;
+		if (ret <= 0)
+			return;
+		mqtt_connect_done(msk);
 	}
+	if (mqtt_state(sk) == MQTT_CONNECTED)
+		mqtt_session_run(msk);
 }
 
 static int mqtt_build_connect(struct mqtt_sock *msk)
@@ -276,13 +365,14 @@ int mqtt_session_connect(struct mqtt_sock *msk, struct sockaddr *addr,
 	msk->connack_valid = false;
 	msk->rx_len = 0;
 	clear_bit(MQTT_EV_TIMEOUT, &msk->events);
+	clear_bit(MQTT_EV_KEEPALIVE, &msk->events);
 
 	err = mqtt_build_connect(msk);
 	if (err)
 		return err;
 	err = mqtt_tcp_open(msk, addr, addrlen);
 	if (err) {
-		mqtt_tx_free(msk);
+		mqtt_connect_frame_free(msk);
 		return err;
 	}
 	sk->sk_socket->state = SS_CONNECTING;
@@ -292,27 +382,262 @@ int mqtt_session_connect(struct mqtt_sock *msk, struct sockaddr *addr,
 	return 0;
 }
 
+/* Queue DISCONNECT, the last packet [MQTT-3.14.4-2], and push it out.
+ * Return: 0 when it went, -EAGAIN when it waits behind other bytes.
+ */
+static int mqtt_disconnect(struct mqtt_sock *msk)
+{
+	u8 pkt[MQTT_EMPTY_PKT_SIZE];
+	int err;
+
+	if (msk->sk.sk_shutdown & SEND_SHUTDOWN)
+		return msk->txq_bytes ? -EAGAIN : 0;
+	err = mqtt_tx_queue(msk, pkt, mqtt_encode_empty(pkt,
+							MQTT_PKT_DISCONNECT));
+	msk->sk.sk_shutdown |= SEND_SHUTDOWN;
+	mqtt_keepalive_stop(msk);
+	if (!err)
+		err = mqtt_tx_flush(msk);
+	if (!err)
+		mqtt_tcp_finish(msk);
+	return err;
+}
+
+/**
+ * mqtt_session_shutdown() - shutdown(2)
+ * @msk: the socket, locked
+ * @how: SHUT_RD, SHUT_WR or SHUT_RDWR
+ *
+ * The sending side ends with DISCONNECT, then TCP's FIN; receiving goes
+ * on until the broker closes.
+ *
+ * Return: 0, or -ENOTCONN when no session is live.
+ */
+int mqtt_session_shutdown(struct mqtt_sock *msk, int how)
+{
+	struct sock *sk = &msk->sk;
+	int err;
+
+	if (mqtt_state(sk) != MQTT_CONNECTED)
+		return -ENOTCONN;
+	if (how != SHUT_WR) {
+		sk->sk_shutdown |= RCV_SHUTDOWN;
+		sk->sk_state_change(sk);
+	}
+	if (how != SHUT_RD) {
+		err = mqtt_disconnect(msk);
+		if (err && err != -EAGAIN)
+			mqtt_session_fail(msk, err);
+		mqtt_write_space(sk);
+	}
+	return 0;
+}
+
+/* SO_LINGER: wait until the broker acknowledged every QoS 1/2 message. */
+static void mqtt_linger(struct mqtt_sock *msk)
+{
+	DEFINE_WAIT_FUNC(wait, woken_wake_function);
+	struct sock *sk = &msk->sk;
+	long timeo = sk->sk_lingertime;
+
+	add_wait_queue(sk_sleep(sk), &wait);
+	while (mqtt_state(sk) == MQTT_CONNECTED &&
+	       (msk->inflight || msk->txq_bytes) && timeo &&
+	       !signal_pending(current))
+		sk_wait_event(sk, &timeo, mqtt_state(sk) != MQTT_CONNECTED ||
+			      (!msk->inflight && !msk->txq_bytes), &wait);
+	remove_wait_queue(sk_sleep(sk), &wait);
+}
+
+/* Closing as the owner dies of a signal is a crash: no DISCONNECT, so
+ * the broker publishes the will, as it would for a gateway that crashed.
+ */
+static bool mqtt_owner_killed(void)
+{
+	return (current->flags & PF_EXITING) &&
+	       (current->exit_code & MQTT_EXIT_SIGNAL_MASK);
+}
+
 /**
  * mqtt_session_release() - end the session as the socket is closed
  * @msk: the socket, locked
  *
- * A live session says DISCONNECT first, so that the broker discards the
- * will, unless SO_LINGER with a zero timeout asks for an abortive close:
- * then the connection is reset and the broker publishes the will.  A
- * handshake in progress is simply abandoned.
+ * A live session waits for acknowledgments if SO_LINGER asks, then says
+ * DISCONNECT, so that the broker discards the will.  It does not when
+ * SO_LINGER has a zero timeout, when its owner was killed, or when
+ * DISCONNECT cannot go out at once: then the connection is reset and the
+ * broker publishes the will.  A handshake in progress is abandoned.
  */
 void mqtt_session_release(struct mqtt_sock *msk)
 {
 	struct sock *sk = &msk->sk;
-	bool abort = sock_flag(sk, SOCK_LINGER) && !sk->sk_lingertime;
+	bool abort = (sock_flag(sk, SOCK_LINGER) && !sk->sk_lingertime) ||
+		     mqtt_owner_killed();
 
 	if (mqtt_state(sk) == MQTT_CONNECTED && !abort) {
-		u8 pkt[MQTT_EMPTY_PKT_SIZE];
-		size_t len = mqtt_encode_empty(pkt, MQTT_PKT_DISCONNECT);
-
-		/* Nothing is sent after DISCONNECT [MQTT-3.14.4-2]. */
-		if (mqtt_tcp_send(msk, pkt, len) == (int)len)
-			kernel_sock_shutdown(msk->tcp, SHUT_WR);
+		if (sock_flag(sk, SOCK_LINGER))
+			mqtt_linger(msk);
+		if (mqtt_state(sk) == MQTT_CONNECTED)
+			abort = mqtt_disconnect(msk) != 0;
 	}
-	mqtt_session_end(msk, MQTT_CLOSED, abort);
+	mqtt_teardown(msk, MQTT_CLOSED, abort);
+}
+
+/**
+ * mqtt_session_destroy() - free what the socket still holds
+ * @msk: the socket, unreachable now
+ */
+void mqtt_session_destroy(struct mqtt_sock *msk)
+{
+	struct mqtt_flow *flow;
+	unsigned long pid;
+
+	mqtt_tx_purge(msk);
+	mqtt_rx_purge(msk, true);
+	xa_for_each(&msk->flows, pid, flow)
+		kfree(flow);
+	xa_destroy(&msk->flows);
+	mqtt_connect_frame_free(msk);
+	mqtt_config_free(&msk->conf);
+}
+
+/* Wait for the (UN)SUBACK of @flow: its result, or -errno. */
+static int mqtt_sub_wait(struct mqtt_sock *msk, struct mqtt_flow *flow)
+{
+	DEFINE_WAIT_FUNC(wait, woken_wake_function);
+	struct sock *sk = &msk->sk;
+	long timeo = msecs_to_jiffies(msk->conf.ack_timeout_ms);
+	int err = 0;
+
+	add_wait_queue(sk_sleep(sk), &wait);
+	while (!flow->done) {
+		if (!timeo) {
+			err = -ETIMEDOUT;
+			break;
+		}
+		if (signal_pending(current)) {
+			err = sock_intr_errno(timeo);
+			break;
+		}
+		sk_wait_event(sk, &timeo, flow->done, &wait);
+	}
+	remove_wait_queue(sk_sleep(sk), &wait);
+
+	if (!flow->done) {
+		/* The ack may still come: keep its identifier until then. */
+		flow->abandoned = true;
+		return err;
+	}
+	err = flow->err ? flow->err : flow->result;
+	mqtt_flow_free(msk, flow->pid);
+	return err;
+}
+
+/* Copy in and check a filter; the SUBSCRIBE header if @optname asks. */
+static u8 *mqtt_sub_filter(int optname, sockptr_t optval, unsigned int optlen,
+			   u32 *len, u8 *qos)
+{
+	struct mqtt_subscription sub;
+	unsigned int off = 0;
+	u8 *filter;
+
+	if (optname == MQTT_SUBSCRIBE) {
+		if (optlen < sizeof(sub))
+			return ERR_PTR(-EINVAL);
+		if (copy_from_sockptr(&sub, optval, sizeof(sub)))
+			return ERR_PTR(-EFAULT);
+		if (sub.reserved || sub.qos > MQTT_QOS_MAX ||
+		    optlen != sizeof(sub) + sub.filter_len)
+			return ERR_PTR(-EINVAL);
+		off = sizeof(sub);
+		*qos = sub.qos;
+	}
+	*len = optlen - off;
+	if (!*len || *len > MQTT_MAX_FIELD_LEN)
+		return ERR_PTR(-EINVAL);
+	filter = kvmalloc(*len, GFP_KERNEL);
+	if (!filter)
+		return ERR_PTR(-ENOMEM);
+	if (copy_from_sockptr_offset(filter, optval, off, *len)) {
+		kvfree(filter);
+		return ERR_PTR(-EFAULT);
+	}
+	if (!mqtt_topic_filter_valid(filter, *len)) {
+		kvfree(filter);
+		return ERR_PTR(-EINVAL);
+	}
+	return filter;
+}
+
+/**
+ * mqtt_subscribe() - setsockopt(MQTT_SUBSCRIBE or MQTT_UNSUBSCRIBE)
+ * @msk: the socket, locked
+ * @optname: which
+ * @optval: struct mqtt_subscription, or the filter for UNSUBSCRIBE
+ * @optlen: its length
+ *
+ * Sends the request and waits for its acknowledgment, at most
+ * MQTT_ACK_TIMEOUT.  A granted QoS is written back to the caller's
+ * struct mqtt_subscription.
+ *
+ * Return: 0, -EACCES when the broker refused, or -errno.
+ */
+int mqtt_subscribe(struct mqtt_sock *msk, int optname, sockptr_t optval,
+		   unsigned int optlen)
+{
+	bool sub = optname == MQTT_SUBSCRIBE;
+	u8 type = sub ? MQTT_PKT_SUBSCRIBE : MQTT_PKT_UNSUBSCRIBE;
+	struct mqtt_flow *flow;
+	u8 *filter, *pkt;
+	u8 qos = 0;
+	size_t size;
+	int pid, err;
+	u32 len;
+
+	/* Before the state check: a bad request is EINVAL whenever made. */
+	filter = mqtt_sub_filter(optname, optval, optlen, &len, &qos);
+	if (IS_ERR(filter))
+		return PTR_ERR(filter);
+	err = -ENOTCONN;
+	if (mqtt_state(&msk->sk) != MQTT_CONNECTED)
+		goto out;
+	err = -EPIPE;
+	if (msk->sk.sk_shutdown & SEND_SHUTDOWN)
+		goto out;
+
+	size = mqtt_subscribe_size(type, len);
+	pkt = kvmalloc(size, GFP_KERNEL);
+	err = -ENOMEM;
+	if (!pkt)
+		goto out;
+	pid = mqtt_flow_alloc(msk, sub ? MQTT_FLOW_SUBACK : MQTT_FLOW_UNSUBACK,
+			      &flow);
+	err = pid;
+	if (pid < 0)
+		goto out_pkt;
+	mqtt_encode_subscribe(pkt, type, pid, filter, len, qos);
+	err = mqtt_tx_queue(msk, pkt, size);
+	if (err) {
+		mqtt_flow_free(msk, pid);
+		goto out_pkt;
+	}
+	err = mqtt_tx_flush(msk);
+	if (err && err != -EAGAIN) {
+		/* Fails the flow too: the wait below returns at once. */
+		mqtt_session_fail(msk, err);
+	}
+	err = mqtt_sub_wait(msk, flow);
+	if (err == MQTT_SUBACK_FAILURE)
+		err = -EACCES;
+	if (sub && err >= 0) {
+		qos = err;
+		err = copy_to_sockptr_offset(optval,
+					     offsetof(struct mqtt_subscription,
+						      qos), &qos, sizeof(qos));
+	}
+out_pkt:
+	kvfree(pkt);
+out:
+	kvfree(filter);
+	return err < 0 ? err : 0;
 }

@@ -2,9 +2,11 @@
 /*
  * SOL_MQTT options: validation, storage, and reading back.
  *
- * Options describe the next connect, so they change only while the socket
- * is UNCONNECTED; a value that fails validation leaves the old one in
- * place.  The password is write-only and zeroed whenever it is dropped.
+ * The connect options describe the next connect, so they change only
+ * while the socket is UNCONNECTED; the session options (publish defaults,
+ * window, reports, limits) change at any time.  A value that fails
+ * validation leaves the old one in place.  The password is write-only and
+ * zeroed whenever it is dropped.
  */
 #include <linux/limits.h>
 #include <linux/mm.h>
@@ -16,6 +18,10 @@
 
 #define MQTT_DEFAULT_KEEPALIVE		60
 #define MQTT_DEFAULT_CONNECT_TIMEOUT_MS	30000
+#define MQTT_DEFAULT_ACK_TIMEOUT_MS	30000
+#define MQTT_DEFAULT_INFLIGHT_MAX	64
+/* A 1 MiB payload with a long topic fits. */
+#define MQTT_DEFAULT_RECV_MAX		(2 << 20)
 
 /* What a string or binary option must contain. */
 enum mqtt_field_kind {
@@ -36,7 +42,19 @@ static const struct {
 	[MQTT_WILL_RETAIN]	= { 0, 1 },
 	[MQTT_PROTOCOL_LEVEL]	= { MQTT_PROTOCOL_V31, MQTT_PROTOCOL_V311 },
 	[MQTT_CONNECT_TIMEOUT]	= { 1, INT_MAX },
+	[MQTT_PUBLISH_QOS]	= { 0, MQTT_QOS_MAX },
+	[MQTT_PUBLISH_RETAIN]	= { 0, 1 },
+	[MQTT_INFLIGHT_MAX]	= { 1, MQTT_PID_MAX },
+	[MQTT_DELIVERY_REPORTS]	= { 0, 1 },
+	[MQTT_ACK_TIMEOUT]	= { 1, INT_MAX },
+	[MQTT_RECV_MAX]		= { 1, MQTT_REMLEN_MAX },
 };
+
+/* Options that shape the next CONNECT: fixed once connect() is called. */
+static bool mqtt_is_connect_opt(int optname)
+{
+	return optname >= MQTT_CLIENT_ID && optname <= MQTT_CONNECT_TIMEOUT;
+}
 
 static bool mqtt_is_int_opt(int optname)
 {
@@ -63,6 +81,9 @@ static struct mqtt_bytes *mqtt_bytes_opt(struct mqtt_config *c, int optname,
 	case MQTT_WILL_MESSAGE:
 		*kind = MQTT_KIND_BINARY;
 		return &c->will_message;
+	case MQTT_PUBLISH_TOPIC:
+		*kind = MQTT_KIND_TOPIC;
+		return &c->publish_topic;
 	default:
 		return NULL;
 	}
@@ -133,6 +154,24 @@ static void mqtt_set_int(struct mqtt_config *c, int optname, int val)
 	case MQTT_CONNECT_TIMEOUT:
 		c->connect_timeout_ms = val;
 		break;
+	case MQTT_PUBLISH_QOS:
+		c->publish_qos = val;
+		break;
+	case MQTT_PUBLISH_RETAIN:
+		c->publish_retain = val;
+		break;
+	case MQTT_INFLIGHT_MAX:
+		WRITE_ONCE(c->inflight_max, val);
+		break;
+	case MQTT_DELIVERY_REPORTS:
+		c->delivery_reports = val;
+		break;
+	case MQTT_ACK_TIMEOUT:
+		c->ack_timeout_ms = val;
+		break;
+	case MQTT_RECV_MAX:
+		c->recv_max = val;
+		break;
 	}
 }
 
@@ -151,6 +190,18 @@ static int mqtt_get_int(const struct mqtt_config *c, int optname)
 		return c->level;
 	case MQTT_CONNECT_TIMEOUT:
 		return c->connect_timeout_ms;
+	case MQTT_PUBLISH_QOS:
+		return c->publish_qos;
+	case MQTT_PUBLISH_RETAIN:
+		return c->publish_retain;
+	case MQTT_INFLIGHT_MAX:
+		return c->inflight_max;
+	case MQTT_DELIVERY_REPORTS:
+		return c->delivery_reports;
+	case MQTT_ACK_TIMEOUT:
+		return c->ack_timeout_ms;
+	case MQTT_RECV_MAX:
+		return c->recv_max;
 	}
 	return 0;
 }
@@ -166,6 +217,9 @@ void mqtt_config_init(struct mqtt_config *conf)
 		.clean_session = true,
 		.level = MQTT_PROTOCOL_V311,
 		.connect_timeout_ms = MQTT_DEFAULT_CONNECT_TIMEOUT_MS,
+		.ack_timeout_ms = MQTT_DEFAULT_ACK_TIMEOUT_MS,
+		.inflight_max = MQTT_DEFAULT_INFLIGHT_MAX,
+		.recv_max = MQTT_DEFAULT_RECV_MAX,
 	};
 }
 
@@ -180,6 +234,7 @@ void mqtt_config_free(struct mqtt_config *conf)
 	mqtt_bytes_free(&conf->password);
 	mqtt_bytes_free(&conf->will_topic);
 	mqtt_bytes_free(&conf->will_message);
+	mqtt_bytes_free(&conf->publish_topic);
 }
 
 static int mqtt_setsockopt_locked(struct mqtt_sock *msk, int optname,
@@ -190,8 +245,17 @@ static int mqtt_setsockopt_locked(struct mqtt_sock *msk, int optname,
 	struct mqtt_bytes *field;
 	int val;
 
-	if (mqtt_state(&msk->sk) != MQTT_UNCONNECTED)
+	if (mqtt_is_connect_opt(optname) &&
+	    mqtt_state(&msk->sk) != MQTT_UNCONNECTED)
 		return -EISCONN;
+	switch (optname) {
+	case MQTT_SUBSCRIBE:
+	case MQTT_UNSUBSCRIBE:
+		return mqtt_subscribe(msk, optname, optval, optlen);
+	case MQTT_CONNACK:
+	case MQTT_INFLIGHT:
+		return -EOPNOTSUPP;	/* read-only */
+	}
 
 	field = mqtt_bytes_opt(c, optname, &kind);
 	if (field)
@@ -206,6 +270,11 @@ static int mqtt_setsockopt_locked(struct mqtt_sock *msk, int optname,
 	    val > mqtt_int_range[optname].max)
 		return -EINVAL;
 	mqtt_set_int(c, optname, val);
+	if (optname == MQTT_INFLIGHT_MAX || optname == MQTT_DELIVERY_REPORTS) {
+		/* The window may have grown, or reports stopped holding it. */
+		mqtt_reports_retry(msk);
+		mqtt_write_space(&msk->sk);
+	}
 	return 0;
 }
 
@@ -255,6 +324,14 @@ static int mqtt_getsockopt_locked(struct mqtt_sock *msk, int optname,
 			return -EFAULT;
 		return 0;
 	}
+	switch (optname) {
+	case MQTT_SUBSCRIBE:
+	case MQTT_UNSUBSCRIBE:
+		return -EOPNOTSUPP;	/* write-only */
+	case MQTT_INFLIGHT:
+		val = msk->inflight;
+		goto put_int;
+	}
 	if (optname == MQTT_CONNACK) {
 		if (!msk->connack_valid)
 			return -ENOTCONN;
@@ -269,9 +346,10 @@ static int mqtt_getsockopt_locked(struct mqtt_sock *msk, int optname,
 	}
 	if (!mqtt_is_int_opt(optname))
 		return -ENOPROTOOPT;
+	val = mqtt_get_int(&msk->conf, optname);
+put_int:
 	if (len < sizeof(int))
 		return -EINVAL;
-	val = mqtt_get_int(&msk->conf, optname);
 	if (copy_to_user(optval, &val, sizeof(val)) ||
 	    put_user(sizeof(val), optlen))
 		return -EFAULT;

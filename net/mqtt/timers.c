@@ -18,6 +18,46 @@ static void mqtt_connect_timer_fn(struct timer_list *t)
 	sock_put(&msk->sk);
 }
 
+static unsigned long mqtt_keepalive_jiffies(const struct mqtt_sock *msk)
+{
+	return (unsigned long)msk->conf.keepalive * HZ;
+}
+
+/* When the keepalive timer must look next: the PINGRESP deadline while
+ * a PINGREQ is unanswered, else when the send gap reaches the keepalive.
+ */
+static unsigned long mqtt_keepalive_due(const struct mqtt_sock *msk)
+{
+	unsigned long from = READ_ONCE(msk->ping_outstanding) ?
+			     READ_ONCE(msk->ping_sent) :
+			     READ_ONCE(msk->last_tx);
+
+	return from + mqtt_keepalive_jiffies(msk);
+}
+
+/* Sending resets the keepalive by moving last_tx, not the timer, so that
+ * the hot path never touches a timer.  When the timer fires early for
+ * that reason it only moves itself; the work runs only when a PINGREQ is
+ * due or the broker missed its deadline.
+ */
+static void mqtt_keepalive_timer_fn(struct timer_list *t)
+{
+	struct mqtt_sock *msk = from_timer(msk, t, keepalive_timer);
+	struct sock *sk = &msk->sk;
+	unsigned long due = mqtt_keepalive_due(msk);
+
+	if (mqtt_state(sk) != MQTT_CONNECTED)
+		goto out;
+	if (time_before(jiffies, due)) {
+		sk_reset_timer(sk, &msk->keepalive_timer, due);
+		goto out;
+	}
+	set_bit(MQTT_EV_KEEPALIVE, &msk->events);
+	mqtt_kick(msk);
+out:
+	sock_put(sk);
+}
+
 /**
  * mqtt_timers_init() - set up a new socket's timers
  * @msk: the socket
@@ -25,6 +65,65 @@ static void mqtt_connect_timer_fn(struct timer_list *t)
 void mqtt_timers_init(struct mqtt_sock *msk)
 {
 	timer_setup(&msk->connect_timer, mqtt_connect_timer_fn, 0);
+	timer_setup(&msk->keepalive_timer, mqtt_keepalive_timer_fn, 0);
+}
+
+/**
+ * mqtt_keepalive_start() - start keepalive once the session is up
+ * @msk: the socket, locked, CONNECTED
+ *
+ * The CONNECT was the last packet sent, so the first PINGREQ is due one
+ * keepalive after it [MQTT-3.1.2-23].  Keepalive 0 turns it off.
+ */
+void mqtt_keepalive_start(struct mqtt_sock *msk)
+{
+	msk->ping_outstanding = false;
+	if (msk->conf.keepalive)
+		sk_reset_timer(&msk->sk, &msk->keepalive_timer,
+			       mqtt_keepalive_due(msk));
+}
+
+/**
+ * mqtt_keepalive_stop() - stop it, waiting for a running callback
+ * @msk: the socket, locked, no longer CONNECTED or after DISCONNECT
+ *
+ * The callback re-arms itself only while CONNECTED; sk_stop_timer_sync()
+ * also removes a timer it re-armed meanwhile.
+ */
+void mqtt_keepalive_stop(struct mqtt_sock *msk)
+{
+	sk_stop_timer_sync(&msk->sk, &msk->keepalive_timer);
+}
+
+/**
+ * mqtt_keepalive_check() - act on the keepalive timer
+ * @msk: the socket, locked, CONNECTED
+ *
+ * Queues PINGREQ when nothing was sent for a keepalive interval; a
+ * broker silent for a whole interval after it has let the session die.
+ *
+ * Return: 0, or -ETIMEDOUT (-ENOMEM) to end the session.
+ */
+int mqtt_keepalive_check(struct mqtt_sock *msk)
+{
+	unsigned long now = jiffies;
+	u8 pkt[MQTT_EMPTY_PKT_SIZE];
+	int err;
+
+	if (!msk->conf.keepalive || (msk->sk.sk_shutdown & SEND_SHUTDOWN))
+		return 0;
+	if (time_before(now, mqtt_keepalive_due(msk)))
+		goto rearm;
+	if (msk->ping_outstanding)
+		return -ETIMEDOUT;
+	err = mqtt_tx_queue(msk, pkt, mqtt_encode_empty(pkt, MQTT_PKT_PINGREQ));
+	if (err)
+		return err;
+	WRITE_ONCE(msk->ping_sent, now);
+	WRITE_ONCE(msk->ping_outstanding, true);
+rearm:
+	sk_reset_timer(&msk->sk, &msk->keepalive_timer, mqtt_keepalive_due(msk));
+	return 0;
 }
 
 /**

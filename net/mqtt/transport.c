@@ -12,6 +12,7 @@
 #include <linux/in6.h>
 #include <linux/tcp.h>
 #include <net/ipv6.h>
+#include <net/tcp.h>
 #include <net/tcp_states.h>
 
 #include "mqtt.h"
@@ -142,18 +143,86 @@ void mqtt_tcp_close(struct mqtt_sock *msk, bool abort)
 /**
  * mqtt_tcp_send() - queue bytes on the TCP socket without blocking
  * @msk: the socket, locked, with a TCP socket
- * @buf: the bytes
- * @len: how many
+ * @vec: the bytes
+ * @nr: number of @vec entries
+ * @len: their total length
+ * @flags: 0, or MSG_MORE when more of the packet follows at once
  *
  * Return: bytes accepted (maybe fewer than @len), -EAGAIN when the send
  * buffer is full (a write-space event follows), else -errno.
  */
-int mqtt_tcp_send(struct mqtt_sock *msk, const void *buf, size_t len)
+int mqtt_tcp_send(struct mqtt_sock *msk, struct kvec *vec, size_t nr,
+		  size_t len, int flags)
+{
+	struct msghdr msg = {
+		.msg_flags = MSG_DONTWAIT | MSG_NOSIGNAL | flags,
+	};
+	int n = kernel_sendmsg(msk->tcp, &msg, vec, nr, len);
+
+	if (n > 0)
+		WRITE_ONCE(msk->last_tx, jiffies);
+	return n;
+}
+
+/**
+ * mqtt_tcp_send_iter() - queue bytes from a caller's iterator
+ * @msk: the socket, locked, with a TCP socket
+ * @iter: the bytes; advanced past those TCP took
+ *
+ * TCP copies straight from the caller's memory, without a bounce buffer.
+ *
+ * Return: as mqtt_tcp_send().
+ */
+int mqtt_tcp_send_iter(struct mqtt_sock *msk, struct iov_iter *iter)
 {
 	struct msghdr msg = { .msg_flags = MSG_DONTWAIT | MSG_NOSIGNAL };
-	struct kvec iov = { .iov_base = (void *)buf, .iov_len = len };
+	int n;
 
-	return kernel_sendmsg(msk->tcp, &msg, &iov, 1, len);
+	msg.msg_iter = *iter;
+	n = sock_sendmsg(msk->tcp, &msg);
+	if (n > 0) {
+		iov_iter_advance(iter, n);
+		WRITE_ONCE(msk->last_tx, jiffies);
+	}
+	return n;
+}
+
+/**
+ * mqtt_tcp_read() - hand what TCP received to @actor
+ * @msk: the socket, locked, with a TCP socket
+ * @actor: consumes bytes; returning 0 stops the reading, and a -errno
+ *	it leaves in desc->error is returned
+ *
+ * The actor runs in process context with the TCP socket locked, so it may
+ * sleep, but it must not send on the TCP socket.
+ *
+ * Return: bytes consumed, or -errno.
+ */
+int mqtt_tcp_read(struct mqtt_sock *msk, sk_read_actor_t actor)
+{
+	read_descriptor_t desc = { .arg.data = msk, .count = 1 };
+	struct sock *tsk = msk->tcp->sk;
+	int n;
+
+	lock_sock(tsk);
+	n = tcp_read_sock(tsk, &desc, actor);
+	release_sock(tsk);
+	return desc.error ? desc.error : n;
+}
+
+/**
+ * mqtt_tcp_eof() - has the broker closed its side, all bytes read
+ * @msk: the socket, locked, with a TCP socket
+ *
+ * Return: true at end of stream.
+ */
+bool mqtt_tcp_eof(struct mqtt_sock *msk)
+{
+	struct sock *tsk = msk->tcp->sk;
+
+	/* RCV_SHUTDOWN: the broker's FIN arrived (our own FIN does not set it). */
+	return (READ_ONCE(tsk->sk_shutdown) & RCV_SHUTDOWN) &&
+	       skb_queue_empty_lockless(&tsk->sk_receive_queue);
 }
 
 /**
@@ -176,13 +245,11 @@ int mqtt_tcp_recv(struct mqtt_sock *msk, void *buf, size_t len)
 /**
  * mqtt_tcp_status() - how the TCP connection stands
  * @msk: the socket, locked, with a TCP socket
- * @peer_fin_ok: whether the broker having closed its side still counts
- *	as usable (its queued bytes can be read)
  *
  * Return: 1 while the handshake is still under way, 0 when bytes can
- * flow, else the -errno that ended the connection.
+ * flow (maybe one way only), else the -errno that ended the connection.
  */
-int mqtt_tcp_status(struct mqtt_sock *msk, bool peer_fin_ok)
+int mqtt_tcp_status(struct mqtt_sock *msk)
 {
 	struct sock *tsk = msk->tcp->sk;
 	int err;
@@ -190,12 +257,21 @@ int mqtt_tcp_status(struct mqtt_sock *msk, bool peer_fin_ok)
 	switch (READ_ONCE(tsk->sk_state)) {
 	case TCP_SYN_SENT:
 		return 1;
-	case TCP_ESTABLISHED:
-		return 0;
-	case TCP_CLOSE_WAIT:
-		return peer_fin_ok ? 0 : -ECONNRESET;
-	default:
+	case TCP_CLOSE:
 		err = sock_error(tsk);
 		return err ? err : -ECONNRESET;
+	default:
+		return 0;
 	}
+}
+
+/**
+ * mqtt_tcp_error() - take the TCP socket's pending error
+ * @msk: the socket, locked, with a TCP socket
+ *
+ * Return: -errno, or 0 when there is none.
+ */
+int mqtt_tcp_error(struct mqtt_sock *msk)
+{
+	return sock_error(msk->tcp->sk);
 }
