@@ -14,13 +14,20 @@
  *   127.0.0.1:1884  user "gw", wrong password    -> must be refused
  *   [::1]:1885      anonymous                    -> informational
  *
- * Exit status: 0 if the right password was accepted and the broker refused
- * the wrong one (a CONNACK with a non-zero code arrived), 1 otherwise.
+ * and then runs a session: subscribe to demo/#, publish one QoS 1 message
+ * to demo/temperature, receive it back through the broker, and read the
+ * kernel's delivery report for it.
+ *
+ * Exit status: 0 if the right password was accepted, the broker refused
+ * the wrong one (a CONNACK with a non-zero code arrived) and the message
+ * made the round trip, 1 otherwise.
  */
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/errqueue.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -234,6 +241,150 @@ report:
 	return result;
 }
 
+/* The payload of one received message, and what the cmsgs say of it. */
+static int print_message(int fd)
+{
+	char payload[256], topic[256], cbuf[CMSG_SPACE(sizeof(topic)) +
+					     3 * CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { payload, sizeof(payload) - 1 };
+	struct msghdr msg = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = cbuf, .msg_controllen = sizeof(cbuf),
+	};
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	struct cmsghdr *c;
+	int n, qos = -1, retain = -1;
+
+	topic[0] = '\0';
+	if (poll(&pfd, 1, CONNECT_MS) != 1) {
+		printf("    receive:         nothing within %d ms\n", CONNECT_MS);
+		return -1;
+	}
+	n = recvmsg(fd, &msg, 0);
+	if (n < 0) {
+		printf("    recvmsg():       %s\n", strerror(errno));
+		return -1;
+	}
+	payload[n] = '\0';
+	for (c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+		size_t len = c->cmsg_len - CMSG_LEN(0);
+
+		if (c->cmsg_level != SOL_MQTT)
+			continue;
+		if (c->cmsg_type == MQTT_PUBLISH_TOPIC && len < sizeof(topic)) {
+			memcpy(topic, CMSG_DATA(c), len);
+			topic[len] = '\0';
+		} else if (c->cmsg_type == MQTT_PUBLISH_QOS) {
+			memcpy(&qos, CMSG_DATA(c), sizeof(qos));
+		} else if (c->cmsg_type == MQTT_PUBLISH_RETAIN) {
+			memcpy(&retain, CMSG_DATA(c), sizeof(retain));
+		}
+	}
+	printf("    received:        \"%s\" on %s (QoS %d, retain %d)\n",
+	       payload, topic, qos, retain);
+	return 0;
+}
+
+/* The delivery report of the QoS 1 message: ee_errno 0 means PUBACK. */
+static int print_report(int fd)
+{
+	char cbuf[CMSG_SPACE(sizeof(struct sock_extended_err))];
+	struct msghdr msg = {
+		.msg_control = cbuf, .msg_controllen = sizeof(cbuf),
+	};
+	struct pollfd pfd = { .fd = fd, .events = 0 };
+	struct sock_extended_err *ee;
+	struct cmsghdr *c;
+
+	/* POLLERR is always reported: a report is waiting. */
+	if (poll(&pfd, 1, CONNECT_MS) != 1 ||
+	    recvmsg(fd, &msg, MSG_ERRQUEUE) < 0) {
+		printf("    delivery report: none (%s)\n", strerror(errno));
+		return -1;
+	}
+	c = CMSG_FIRSTHDR(&msg);
+	if (!c || c->cmsg_level != SOL_MQTT ||
+	    c->cmsg_type != MQTT_DELIVERY_REPORTS) {
+		printf("    delivery report: unexpected cmsg\n");
+		return -1;
+	}
+	ee = (struct sock_extended_err *)CMSG_DATA(c);
+	printf("    delivery report: messages %u..%u %s\n", ee->ee_info,
+	       ee->ee_data, ee->ee_errno ? strerror(ee->ee_errno) :
+			    "acknowledged by the broker");
+	return ee->ee_errno ? -1 : 0;
+}
+
+/* One session: subscribe, publish to ourselves, read it back. */
+static bool pub_sub(int family)
+{
+	static const char filter[] = "demo/#", topic[] = "demo/temperature";
+	static const char payload[] = "21.5 C";
+	const struct attempt *a = &attempts[0];
+	struct {
+		struct mqtt_subscription sub;
+		char filter[sizeof(filter)];
+	} s = { .sub = { .qos = 1, .filter_len = sizeof(filter) - 1 } };
+	char cbuf[CMSG_SPACE(sizeof(topic)) + CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { (void *)payload, sizeof(payload) - 1 };
+	struct msghdr msg = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = cbuf, .msg_controllen = sizeof(cbuf),
+	};
+	struct sockaddr_storage ss;
+	socklen_t addrlen = broker_addr(a, &ss);
+	struct cmsghdr *c;
+	bool ok = false;
+	int fd, qos = 1;
+
+	fd = socket(family, SOCK_SEQPACKET, 0);
+	if (fd < 0 ||
+	    set_string(fd, MQTT_CLIENT_ID, "MQTT_CLIENT_ID", "mqtt-demo") ||
+	    set_string(fd, MQTT_USERNAME, "MQTT_USERNAME", a->username) ||
+	    set_string(fd, MQTT_PASSWORD, "MQTT_PASSWORD", a->password) ||
+	    set_int(fd, MQTT_DELIVERY_REPORTS, "MQTT_DELIVERY_REPORTS", 1))
+		goto out;
+	if (connect(fd, (struct sockaddr *)&ss, addrlen)) {
+		printf("    connect():       %s\n", strerror(errno));
+		goto out;
+	}
+
+	memcpy(s.sub.filter, filter, s.sub.filter_len);
+	if (setsockopt(fd, SOL_MQTT, MQTT_SUBSCRIBE, &s,
+		       sizeof(s.sub) + s.sub.filter_len)) {
+		printf("    subscribe %s:   %s\n", filter, strerror(errno));
+		goto out;
+	}
+	printf("    subscribed:      %s, granted QoS %u\n", filter, s.sub.qos);
+
+	/* Topic and QoS of this one message ride along as cmsgs. */
+	c = CMSG_FIRSTHDR(&msg);
+	c->cmsg_level = SOL_MQTT;
+	c->cmsg_type = MQTT_PUBLISH_TOPIC;
+	c->cmsg_len = CMSG_LEN(sizeof(topic) - 1);
+	memcpy(CMSG_DATA(c), topic, sizeof(topic) - 1);
+	c = CMSG_NXTHDR(&msg, c);
+	c->cmsg_level = SOL_MQTT;
+	c->cmsg_type = MQTT_PUBLISH_QOS;
+	c->cmsg_len = CMSG_LEN(sizeof(qos));
+	memcpy(CMSG_DATA(c), &qos, sizeof(qos));
+	msg.msg_controllen = CMSG_SPACE(sizeof(topic) - 1) +
+			     CMSG_SPACE(sizeof(qos));
+	if (sendmsg(fd, &msg, 0) < 0) {
+		printf("    publish:         %s\n", strerror(errno));
+		goto out;
+	}
+	printf("    published:       \"%s\" on %s (QoS %d)\n", payload, topic,
+	       qos);
+
+	ok = !print_message(fd) && !print_report(fd);
+out:
+	if (fd >= 0)
+		close(fd);	/* DISCONNECT: the broker drops the will */
+	printf("    result:          %s\n", ok ? "round trip done" : "failed");
+	return ok;
+}
+
 int main(void)
 {
 	int family = mqtt_family();
@@ -253,10 +404,14 @@ int main(void)
 		res[i] = try_connect(family, a);
 	}
 
-	pass = res[0] == ACCEPTED && res[1] == REFUSED;
-	printf("\nright password: %s; wrong password: %s => %s\n",
+	printf("\n[%zu] 127.0.0.1:1884, publish and subscribe in one session\n",
+	       i + 1);
+	pass = pub_sub(family);
+
+	pass = pass && res[0] == ACCEPTED && res[1] == REFUSED;
+	printf("\nright password: %s; wrong password: %s; round trip: %s => %s\n",
 	       outcome_text[res[0]], outcome_text[res[1]],
-	       pass ? "PASS" : "FAIL");
+	       pass ? "done" : "-", pass ? "PASS" : "FAIL");
 
 	return pass ? EXIT_SUCCESS : EXIT_FAILURE;
 }
