@@ -166,6 +166,8 @@ struct mqtt_config {
  * @connack_valid: a CONNACK arrived on the last connect (socket lock)
  * @txq: struct mqtt_txbuf list, in wire order (socket lock)
  * @txq_bytes: unsent bytes in @txq; read locklessly by poll
+ * @tx_stalled: @txq waited for TCP with the lock released, so a sender
+ *	may be waiting for it to empty (socket lock)
  * @flows: outgoing packet identifier -> struct mqtt_flow (socket lock)
  * @next_pid: where xa_alloc_cyclic() looks next (socket lock)
  * @inflight: PUBLISH flows in @flows, the send window's use; read
@@ -214,6 +216,7 @@ struct mqtt_sock {
 
 	struct list_head txq;
 	u32 txq_bytes;
+	bool tx_stalled;
 	struct xarray flows;
 	u32 next_pid;
 	u32 inflight;

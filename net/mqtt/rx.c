@@ -67,6 +67,11 @@ static void mqtt_rxq_add(struct mqtt_sock *msk, struct mqtt_rx_msg *m)
 {
 	struct sock *sk = &msk->sk;
 
+	/* After SHUT_RD, messages are acknowledged and dropped. */
+	if (sk->sk_shutdown & RCV_SHUTDOWN) {
+		kvfree(m);
+		return;
+	}
 	list_add_tail(&m->list, &msk->rxq);
 	WRITE_ONCE(msk->rx_queued, msk->rx_queued + m->size);
 	sk->sk_data_ready(sk);

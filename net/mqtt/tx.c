@@ -104,14 +104,16 @@ int mqtt_tx_queue(struct mqtt_sock *msk, const void *buf, size_t len)
  * mqtt_tx_flush() - hand queued bytes to TCP
  * @msk: the socket, locked, with a TCP socket
  *
- * Wakes writers when the queue empties.
+ * Wakes writers when a queue that had stalled empties.  Packets queued
+ * and flushed in one go under the lock (acks, PINGREQ) wake nobody: no
+ * sender can have seen them, and an idle session must not wake its
+ * process.
  *
  * Return: 0 when all went, -EAGAIN when TCP is full (a write-space event
  * follows), else the -errno that broke the connection.
  */
 int mqtt_tx_flush(struct mqtt_sock *msk)
 {
-	bool had_bytes = msk->txq_bytes;
 	struct mqtt_txbuf *b, *tmp;
 
 	list_for_each_entry_safe(b, tmp, &msk->txq, list) {
@@ -125,16 +127,20 @@ int mqtt_tx_flush(struct mqtt_sock *msk)
 			int n = mqtt_tcp_send(msk, &v, 1, v.iov_len,
 					      last ? 0 : MSG_MORE);
 
-			if (n < 0)
+			if (n < 0) {
+				msk->tx_stalled = n == -EAGAIN;
 				return n;
+			}
 			b->off += n;
 			WRITE_ONCE(msk->txq_bytes, msk->txq_bytes - n);
 		}
 		list_del(&b->list);
 		kvfree(b);
 	}
-	if (had_bytes)
+	if (msk->tx_stalled) {
+		msk->tx_stalled = false;
 		mqtt_write_space(&msk->sk);
+	}
 	return 0;
 }
 
@@ -238,10 +244,26 @@ static int mqtt_report(struct mqtt_sock *msk, u32 seq, int err)
 	return 0;
 }
 
+/* Wake writers if a window slot opens on a full window, or the last
+ * message in flight finished (SO_LINGER waits for that).
+ */
+static void mqtt_window_wake(struct mqtt_sock *msk, bool was_full)
+{
+	if (was_full || !msk->inflight)
+		mqtt_write_space(&msk->sk);
+}
+
+static bool mqtt_window_full(const struct mqtt_sock *msk)
+{
+	return msk->inflight + msk->unreported_n >= msk->conf.inflight_max;
+}
+
 /* A PUBLISH flow ended: release its window slot once it is reported. */
 static void mqtt_flow_finish(struct mqtt_sock *msk, u16 pid,
 			     struct mqtt_flow *flow, int err)
 {
+	bool was_full = mqtt_window_full(msk);
+
 	WRITE_ONCE(msk->inflight, msk->inflight - 1);
 	if (msk->conf.delivery_reports &&
 	    (!list_empty(&msk->unreported) || mqtt_report(msk, flow->seq, err))) {
@@ -252,10 +274,11 @@ static void mqtt_flow_finish(struct mqtt_sock *msk, u16 pid,
 		flow->err = err;
 		list_add_tail(&flow->unreported, &msk->unreported);
 		WRITE_ONCE(msk->unreported_n, msk->unreported_n + 1);
+		mqtt_window_wake(msk, false);
 		return;
 	}
 	mqtt_flow_free(msk, pid);
-	mqtt_write_space(&msk->sk);
+	mqtt_window_wake(msk, was_full);
 }
 
 /**
@@ -275,8 +298,8 @@ void mqtt_flow_complete(struct mqtt_sock *msk, u16 pid, int err)
  */
 void mqtt_reports_retry(struct mqtt_sock *msk)
 {
+	bool was_full = mqtt_window_full(msk);
 	struct mqtt_flow *flow, *tmp;
-	bool freed = false;
 
 	list_for_each_entry_safe(flow, tmp, &msk->unreported, unreported) {
 		if (msk->conf.delivery_reports &&
@@ -285,9 +308,8 @@ void mqtt_reports_retry(struct mqtt_sock *msk)
 		list_del(&flow->unreported);
 		WRITE_ONCE(msk->unreported_n, msk->unreported_n - 1);
 		mqtt_flow_free(msk, flow->pid);
-		freed = true;
 	}
-	if (freed)
+	if (was_full && !mqtt_window_full(msk))
 		mqtt_write_space(&msk->sk);
 }
 
@@ -511,6 +533,7 @@ static int mqtt_publish(struct mqtt_sock *msk, const struct mqtt_pub_args *a,
 		n = mqtt_tx_queue_rest(msk, vec, nr, n, iter);
 		if (n)
 			goto fail;
+		msk->tx_stalled = true;
 	}
 	if (flow) {
 		flow->seq = msk->tx_seq++;
