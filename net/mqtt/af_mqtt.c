@@ -90,7 +90,8 @@ static int mqtt_wait_connect(struct mqtt_sock *msk, long timeo)
 	remove_wait_queue(sk_sleep(sk), &wait);
 	if (err)
 		return err;
-	if (mqtt_state(sk) == MQTT_CONNECTED)
+	/* Accepted: a session that ended at once reports that later. */
+	if (mqtt_state(sk) == MQTT_CONNECTED || mqtt_state(sk) == MQTT_CLOSED)
 		return 0;
 	err = sock_error(sk);
 	return err ? err : -ECONNRESET;
@@ -131,16 +132,23 @@ static __poll_t mqtt_poll(struct file *file, struct socket *sock,
 	__poll_t mask = 0;
 
 	struct mqtt_sock *msk = mqtt_sk(sk);
+	enum mqtt_state state;
 	u8 shutdown;
 
 	sock_poll_wait(file, sock, wait);
+	/* A failure writes sk_err before the state: reading them in the
+	 * other order, an ended state always comes with its error.
+	 */
+	state = mqtt_state(sk);
+	/* Pairs with smp_wmb() before a failure's state change. */
+	smp_rmb();
 	if (READ_ONCE(sk->sk_err) ||
 	    !skb_queue_empty_lockless(&sk->sk_error_queue))
 		mask |= EPOLLERR;
 	if (READ_ONCE(msk->rx_queued))
 		mask |= EPOLLIN | EPOLLRDNORM;
 	shutdown = READ_ONCE(sk->sk_shutdown);
-	switch (mqtt_state(sk)) {
+	switch (state) {
 	case MQTT_UNCONNECTED:
 		/* As a TCP socket that is not connected. */
 		mask |= EPOLLOUT | EPOLLWRNORM | EPOLLHUP;
@@ -148,9 +156,10 @@ static __poll_t mqtt_poll(struct file *file, struct socket *sock,
 	case MQTT_CONNECTING:
 		break;
 	case MQTT_CONNECTED:
-		if (shutdown & RCV_SHUTDOWN)
-			mask |= EPOLLIN | EPOLLRDNORM | EPOLLRDHUP;
-		if (!(shutdown & SEND_SHUTDOWN) && mqtt_tx_ready(msk))
+		/* After shutdown, recv() and send() return at once. */
+		if (shutdown)
+			mask |= EPOLLIN | EPOLLRDNORM;
+		if ((shutdown & SEND_SHUTDOWN) || mqtt_tx_ready(msk))
 			mask |= EPOLLOUT | EPOLLWRNORM;
 		break;
 	case MQTT_CLOSED:

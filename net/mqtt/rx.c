@@ -98,8 +98,10 @@ static int mqtt_rx_publish(struct mqtt_sock *msk)
 	case 2:
 		/* Still awaiting PUBREL: a resend, delivered once already. */
 		if (xa_load(&msk->rx_qos2, pub->pid)) {
+			u16 pid = pub->pid;
+
 			kvfree(m);
-			return mqtt_tx_ack(msk, MQTT_PKT_PUBREC, pub->pid);
+			return mqtt_tx_ack(msk, MQTT_PKT_PUBREC, pid);
 		}
 		err = xa_insert(&msk->rx_qos2, pub->pid, xa_mk_value(1),
 				GFP_KERNEL_ACCOUNT);
@@ -353,11 +355,14 @@ static int mqtt_recv_one(struct msghdr *msg, size_t len, int flags,
 	return flags & MSG_TRUNC ? pub->payload_len : copied;
 }
 
-/* No more messages will come: the session or its receive side ended. */
+/* No more messages will come: the session or its receive side ended.
+ * After DISCONNECT the client is done with the connection
+ * [MQTT-3.14.4-1]: what is queued is read, then end of stream.
+ */
 static bool mqtt_recv_stopped(const struct mqtt_sock *msk)
 {
 	return mqtt_state(&msk->sk) != MQTT_CONNECTED ||
-	       (msk->sk.sk_shutdown & RCV_SHUTDOWN);
+	       (msk->sk.sk_shutdown & SHUTDOWN_MASK);
 }
 
 /* Once stopped and drained: the session's error once, then 0. */

@@ -119,8 +119,11 @@ static void mqtt_connect_failed(struct mqtt_sock *msk, int err)
 	/* A peer that closed before CONNACK reset the session for us. */
 	if (err == -EPIPE)
 		err = -ECONNRESET;
-	mqtt_teardown(msk, MQTT_UNCONNECTED, false);
+	/* The error before the state: see mqtt_poll(). */
 	WRITE_ONCE(sk->sk_err, -err);
+	/* Pairs with smp_rmb() in mqtt_poll(). */
+	smp_wmb();
+	mqtt_teardown(msk, MQTT_UNCONNECTED, false);
 	sk_error_report(sk);
 }
 
@@ -223,7 +226,13 @@ void mqtt_session_fail(struct mqtt_sock *msk, int err)
 
 	if (mqtt_state(sk) != MQTT_CONNECTED)
 		return;
-	/* First, so that the keepalive timer stops re-arming itself. */
+	/* The error before the state: see mqtt_poll().  The state early,
+	 * so that the keepalive timer stops re-arming itself.
+	 */
+	if (err)
+		WRITE_ONCE(sk->sk_err, -err);
+	/* Pairs with smp_rmb() in mqtt_poll(). */
+	smp_wmb();
 	mqtt_set_state(sk, MQTT_CLOSED);
 	sk->sk_shutdown = SHUTDOWN_MASK;
 	mqtt_keepalive_stop(msk);
@@ -231,10 +240,8 @@ void mqtt_session_fail(struct mqtt_sock *msk, int err)
 	mqtt_tx_purge(msk);
 	mqtt_rx_purge(msk, false);
 	mqtt_flows_fail(msk, err ? err : -EPIPE);
-	if (err) {
-		WRITE_ONCE(sk->sk_err, -err);
+	if (err)
 		sk_error_report(sk);
-	}
 	sk->sk_state_change(sk);
 	mqtt_write_space(sk);
 }

@@ -204,7 +204,9 @@ void mqtt_flow_free(struct mqtt_sock *msk, u16 pid)
 	kfree(xa_erase(&msk->flows, pid));
 }
 
-/* Queue (or merge into the last) report of @seq; -ENOBUFS if no room. */
+/* Queue (or merge into the last) report of @seq, lost with -errno @err
+ * or acknowledged (0).  Return: 0, or -ENOBUFS if there is no room.
+ */
 static int mqtt_report(struct mqtt_sock *msk, u32 seq, int err)
 {
 	struct sk_buff_head *q = &msk->sk.sk_error_queue;
@@ -219,7 +221,7 @@ static int mqtt_report(struct mqtt_sock *msk, u32 seq, int err)
 	if (skb) {
 		serr = SKB_EXT_ERR(skb);
 		if (serr->ee.ee_origin == SO_EE_ORIGIN_MQTT &&
-		    serr->ee.ee_errno == err && serr->ee.ee_data + 1 == seq) {
+		    serr->ee.ee_errno == -err && serr->ee.ee_data + 1 == seq) {
 			serr->ee.ee_data = seq;
 			merged = true;
 		}
@@ -233,7 +235,7 @@ static int mqtt_report(struct mqtt_sock *msk, u32 seq, int err)
 		return -ENOBUFS;
 	serr = SKB_EXT_ERR(skb);
 	memset(serr, 0, sizeof(*serr));
-	serr->ee.ee_errno = err;
+	serr->ee.ee_errno = -err;
 	serr->ee.ee_origin = SO_EE_ORIGIN_MQTT;
 	serr->ee.ee_info = seq;
 	serr->ee.ee_data = seq;
@@ -285,7 +287,7 @@ static void mqtt_flow_finish(struct mqtt_sock *msk, u16 pid,
  * mqtt_flow_complete() - a QoS 1/2 PUBLISH got its last acknowledgment
  * @msk: the socket, locked
  * @pid: its packet identifier, a PUBLISH flow
- * @err: 0, or why it was lost
+ * @err: 0, or why it was lost (-errno)
  */
 void mqtt_flow_complete(struct mqtt_sock *msk, u16 pid, int err)
 {
@@ -316,7 +318,7 @@ void mqtt_reports_retry(struct mqtt_sock *msk)
 /**
  * mqtt_flows_fail() - the session ended: every open flow is lost
  * @msk: the socket, locked
- * @err: why, reported for each PUBLISH
+ * @err: why (-errno), reported for each PUBLISH
  *
  * (UN)SUBSCRIBE flows with a waiter are marked done with @err for it.
  */
