@@ -41,25 +41,7 @@
 
 #include <linux/mqtt.h>
 
-/* The 6.1 harness has unused parameters; -Wextra is for this file. */
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-parameter"
-#include "kselftest_harness.h"
-#pragma GCC diagnostic pop
-
-/* Bounds every wait of the scripted peer and of the test on the peer. */
-#define PEER_TIMEOUT_MS		10000
-/* MQTT_CONNECT_TIMEOUT of sockets under test: below the harness' 30 s. */
-#define TEST_CONNECT_TIMEOUT_MS	10000
-/* How long the tests watch for something that must not happen. */
-#define QUIET_MS		300
-/* Emulated VMs are slow: allowed lateness of a timer-driven event. */
-#define LATE_SLACK_MS		2000
-/* Allowed earliness of a kernel timer (one jiffy at HZ=100). */
-#define EARLY_SLACK_MS		10
-
-#define CONNACK_HDR		0x20, 0x02
-#define DISCONNECT_BYTES	0xe0, 0x00
+#include "mqtt_test.h"
 
 /* Variable headers of CONNECT, written out from MQTT 3.1.1 section 3.1.2. */
 #define V311_NAME_LEVEL		0x00, 0x04, 'M', 'Q', 'T', 'T', 0x04
@@ -70,60 +52,6 @@
 /* ---------------------------------------------------------------------- */
 /* Address family, sockets, options                                        */
 /* ---------------------------------------------------------------------- */
-
-/* The family in use: the module parameter can move it from AF_MQTT. */
-static int mqtt_family(void)
-{
-	static int family = -1;
-	FILE *f;
-
-	if (family >= 0)
-		return family;
-	family = AF_MQTT;
-	f = fopen("/sys/module/mqtt/parameters/family", "r");
-	if (f) {
-		if (fscanf(f, "%d", &family) != 1)
-			family = AF_MQTT;
-		fclose(f);
-	}
-	return family;
-}
-
-/*
- * Skip the whole program only when the feature is genuinely missing: no
- * mqtt module and no AF_MQTT.  A loaded module whose socket() fails is a
- * failure the tests report.
- */
-static void __attribute__((constructor)) require_af_mqtt(void)
-{
-	int fd = socket(mqtt_family(), SOCK_SEQPACKET, 0);
-
-	if (fd >= 0) {
-		close(fd);
-		return;
-	}
-	if (errno == EAFNOSUPPORT && access("/sys/module/mqtt", F_OK)) {
-		ksft_print_header();
-		ksft_exit_skip("AF_MQTT unavailable: mqtt.ko is not loaded\n");
-	}
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* 'a'..'z' repeated: valid UTF-8, no wildcards, no NUL. */
-static void fill_pattern(uint8_t *buf, size_t len)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		buf[i] = 'a' + i % 26;
-}
 
 /* One SOL_MQTT option value, as a test table entry. */
 struct sopt {
@@ -175,38 +103,6 @@ static int sopt_set(int fd, const struct sopt *o)
 	return ret;
 }
 
-static void set_int(struct __test_metadata *_metadata, int fd, int name,
-		    int val)
-{
-	ASSERT_EQ(0, setsockopt(fd, SOL_MQTT, name, &val, sizeof(val)))
-		TH_LOG("setsockopt(%d, %d): %s", name, val, strerror(errno));
-}
-
-static void set_str(struct __test_metadata *_metadata, int fd, int name,
-		    const void *val, size_t len)
-{
-	ASSERT_EQ(0, setsockopt(fd, SOL_MQTT, name, val, len))
-		TH_LOG("setsockopt(%d, %zu bytes): %s", name, len,
-		       strerror(errno));
-}
-
-static int get_int(struct __test_metadata *_metadata, int fd, int name)
-{
-	int val = -12345;
-	socklen_t len = sizeof(val);
-
-	ASSERT_EQ(0, getsockopt(fd, SOL_MQTT, name, &val, &len))
-		TH_LOG("getsockopt(%d): %s", name, strerror(errno));
-	ASSERT_EQ(sizeof(int), (size_t)len);
-	return val;
-}
-
-/* getsockopt(SOL_MQTT) into buf of *len bytes: 0 or the errno. */
-static int get_opt(int fd, int name, void *buf, socklen_t *len)
-{
-	return getsockopt(fd, SOL_MQTT, name, buf, len) ? errno : 0;
-}
-
 /* The option reads back as o (a password is never readable). */
 static void sopt_expect_value(struct __test_metadata *_metadata, int fd,
 			      const struct sopt *o)
@@ -236,80 +132,6 @@ static void sopt_expect_value(struct __test_metadata *_metadata, int fd,
 	free(want);
 }
 
-/* An AF_MQTT socket whose connect() cannot outlast the harness timeout. */
-static int mqtt_socket(struct __test_metadata *_metadata, int type)
-{
-	int fd = socket(mqtt_family(), type, 0);
-
-	ASSERT_LE(0, fd) TH_LOG("socket(%d): %s", mqtt_family(),
-				strerror(errno));
-	set_int(_metadata, fd, MQTT_CONNECT_TIMEOUT, TEST_CONNECT_TIMEOUT_MS);
-	return fd;
-}
-
-/* connect() to an IPv4 or IPv6 address: 0 or the errno. */
-static int connect_errno(int fd, const void *addr, socklen_t len)
-{
-	return connect(fd, addr, len) ? errno : 0;
-}
-
-static int connect_in(int fd, const struct sockaddr_in *addr)
-{
-	return connect_errno(fd, addr, sizeof(*addr));
-}
-
-static int so_error(struct __test_metadata *_metadata, int fd)
-{
-	int err = -1;
-	socklen_t len = sizeof(err);
-
-	ASSERT_EQ(0, getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len));
-	return err;
-}
-
-/* MQTT_CONNACK into *ca: 0 or the errno. */
-static int read_connack(struct __test_metadata *_metadata, int fd,
-			struct mqtt_connack *ca)
-{
-	socklen_t len = sizeof(*ca);
-
-	memset(ca, 0xa5, sizeof(*ca));
-	if (getsockopt(fd, SOL_MQTT, MQTT_CONNACK, ca, &len))
-		return errno;
-	EXPECT_EQ(sizeof(*ca), (size_t)len);
-	EXPECT_EQ(0, ca->reserved);
-	return 0;
-}
-
-static void expect_connack(struct __test_metadata *_metadata, int fd,
-			   int session_present, int code)
-{
-	struct mqtt_connack ca;
-
-	ASSERT_EQ(0, read_connack(_metadata, fd, &ca));
-	EXPECT_EQ(session_present, ca.session_present);
-	EXPECT_EQ(code, ca.return_code);
-}
-
-/* revents of one poll() on fd, 0 on timeout. */
-static short poll_fd(struct __test_metadata *_metadata, int fd, short events,
-		     int timeout_ms)
-{
-	struct pollfd pfd = { .fd = fd, .events = events };
-	int ret = poll(&pfd, 1, timeout_ms);
-
-	ASSERT_LE(0, ret) TH_LOG("poll: %s", strerror(errno));
-	return ret ? pfd.revents : 0;
-}
-
-static void set_nonblock(struct __test_metadata *_metadata, int fd)
-{
-	int flags = fcntl(fd, F_GETFL);
-
-	ASSERT_LE(0, flags);
-	ASSERT_EQ(0, fcntl(fd, F_SETFL, flags | O_NONBLOCK));
-}
-
 /* The errno connect() reports for a CONNACK return code. */
 static int errno_for_code(unsigned int code)
 {
@@ -329,38 +151,6 @@ static int errno_for_code(unsigned int code)
 	default:
 		return ECONNREFUSED;
 	}
-}
-
-static void log_hex(struct __test_metadata *_metadata, const char *what,
-		    const uint8_t *buf, size_t len, size_t from)
-{
-	char line[3 * 32 + 1];
-	size_t i, n = 0;
-
-	for (i = from; i < len && i < from + 32; i++)
-		n += snprintf(line + n, sizeof(line) - n, " %02x", buf[i]);
-	line[n] = '\0';
-	TH_LOG("%s[%zu..]:%s", what, from, line);
-}
-
-/* got must equal want byte for byte; on a mismatch show where. */
-static void expect_bytes(struct __test_metadata *_metadata,
-			 const uint8_t *want, size_t want_len,
-			 const uint8_t *got, size_t got_len)
-{
-	size_t i = 0, from;
-
-	while (i < want_len && i < got_len && want[i] == got[i])
-		i++;
-	if (i == want_len && i == got_len)
-		return;
-	from = i > 8 ? i - 8 : 0;
-	TH_LOG("bytes differ at offset %zu (want %zu bytes, got %zu)",
-	       i, want_len, got_len);
-	log_hex(_metadata, "want", want, want_len, from);
-	log_hex(_metadata, "got ", got, got_len, from);
-	ASSERT_EQ(want_len, got_len);
-	ASSERT_EQ(want[i], got[i]);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -405,17 +195,6 @@ struct peer {
 	const char *error;		/* the step that failed, or NULL */
 	int error_errno;
 };
-
-static bool wait_readable(int fd, int timeout_ms)
-{
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-	int ret;
-
-	do {
-		ret = poll(&pfd, 1, timeout_ms);
-	} while (ret < 0 && errno == EINTR);
-	return ret == 1;
-}
 
 static void *peer_failed(struct peer *p, const char *step, int err)
 {
@@ -877,7 +656,7 @@ TEST_F(sockopt, password_not_readable)
 
 TEST_F(sockopt, unknown_option_enoprotoopt)
 {
-	static const int names[] = { 0, MQTT_CONNACK + 1, 99, -1, INT_MAX };
+	static const int names[] = { 0, MQTT_RECV_MAX + 1, 99, -1, INT_MAX };
 	char buf[64];
 	socklen_t len;
 	unsigned int i;
@@ -1133,20 +912,6 @@ TEST_F(bad_opt, rejected_einval_old_value_kept)
 /* ---------------------------------------------------------------------- */
 /* The CONNECT packet, byte for byte (MQTT 3.1.1 section 3.1)              */
 /* ---------------------------------------------------------------------- */
-
-static size_t put_varint(uint8_t *p, size_t val)
-{
-	size_t n = 0;
-
-	do {
-		p[n] = val % 128;
-		val /= 128;
-		if (val)
-			p[n] |= 0x80;
-		n++;
-	} while (val);
-	return n;
-}
 
 /* CONNECT, 3.1.1, clean session, keepalive 60, the given client id. */
 static size_t build_connect_with_id(uint8_t *buf, const uint8_t *id,
@@ -2274,31 +2039,6 @@ TEST_F(reuse, reconnect_after_failure_keeps_options)
 /* ---------------------------------------------------------------------- */
 /* The real broker: mosquitto, started by the VM runner                    */
 /* ---------------------------------------------------------------------- */
-
-static int env_port(const char *name, int def)
-{
-	const char *val = getenv(name);
-
-	return val && *val ? atoi(val) : def;
-}
-
-static const char *env_str(const char *name, const char *def)
-{
-	const char *val = getenv(name);
-
-	return val && *val ? val : def;
-}
-
-static struct sockaddr_in broker_in(const char *port_env, int def)
-{
-	struct sockaddr_in sin = {
-		.sin_family = AF_INET,
-		.sin_port = htons(env_port(port_env, def)),
-		.sin_addr.s_addr = htonl(INADDR_LOOPBACK),
-	};
-
-	return sin;
-}
 
 FIXTURE(broker) {
 	int fd;

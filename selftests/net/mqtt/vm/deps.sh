@@ -14,6 +14,7 @@ PACKAGES=(
 	linux-source-6.1
 	mosquitto
 	mosquitto-clients
+	libmosquitto-dev
 	busybox-static
 	build-essential
 	kmod

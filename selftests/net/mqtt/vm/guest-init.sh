@@ -111,6 +111,9 @@ start_broker() {
 	log_type notice
 	log_type information
 	connection_messages true
+	# The broker tests send thousands of QoS 1 messages in a row to a
+	# subscriber: queue them all rather than drop above the default 1000.
+	max_queued_messages 0
 
 	listener $MQTT_BROKER_PORT 127.0.0.1
 	allow_anonymous true
