@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -710,6 +711,55 @@ FIXTURE_TEARDOWN(broker)
 {
 	close(self->fd);
 	lib_free(&self->lib);
+}
+
+static long thread_nvcsw(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_THREAD, &ru);
+	return ru.ru_nvcsw;
+}
+
+/*
+ * An idle session costs its process nothing.  With keepalive 1 s the
+ * kernel trades PINGREQ for PINGRESP with mosquitto three times while
+ * the thread sleeps in recv() and then in poll(), and must not wake it.
+ * A wait is one voluntary switch; one more is allowed for meeting the
+ * keepalive work on the socket lock as the wait ends.  A wake-up per
+ * keepalive would add three.  The session being alive afterwards shows
+ * the PINGREQs went out: mosquitto drops a client silent for 1.5
+ * keepalives [MQTT-3.1.2-24].
+ */
+TEST(idle_session_wakes_nobody)
+{
+	struct sockaddr_in addr = broker_in("MQTT_BROKER_PORT", 1883);
+	struct timeval tv = { .tv_sec = 3, .tv_usec = 500000 };
+	struct pollfd pfd;
+	char id[64], buf[16];
+	long before;
+	int fd;
+
+	unique_name(id, sizeof(id), "idle");
+	fd = mqtt_socket(_metadata, SOCK_SEQPACKET);
+	set_str(_metadata, fd, MQTT_CLIENT_ID, id, strlen(id));
+	set_int(_metadata, fd, MQTT_KEEPALIVE, 1);
+	ASSERT_EQ(0, connect(fd, (struct sockaddr *)&addr, sizeof(addr)))
+		TH_LOG("connect: %s", strerror(errno));
+	ASSERT_EQ(0, setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)));
+
+	before = thread_nvcsw();
+	ASSERT_EQ(-1, recv(fd, buf, sizeof(buf), 0));
+	ASSERT_EQ(EAGAIN, errno);
+	EXPECT_GE(2, thread_nvcsw() - before) TH_LOG("woken in recv()");
+
+	pfd = (struct pollfd){ .fd = fd, .events = POLLIN };
+	before = thread_nvcsw();
+	ASSERT_EQ(0, poll(&pfd, 1, 3500));
+	EXPECT_GE(2, thread_nvcsw() - before) TH_LOG("woken in poll()");
+
+	kpublish(_metadata, fd, id, 1, 0, "alive", 5);
+	close(fd);
 }
 
 /* A 65,535-byte topic [MQTT-1.5.3] through the broker, both ways. */
