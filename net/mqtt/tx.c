@@ -432,34 +432,27 @@ static bool mqtt_send_room(const struct mqtt_sock *msk, u8 qos)
 			msk->conf.inflight_max);
 }
 
-/* Wait, as a stream socket does, until a PUBLISH of @qos can go out. */
+/* Wait, as a stream socket does, for room for a PUBLISH of @qos.
+ * Return: 0 when there is room and the lock was held throughout; 1 after
+ * a wait, which dropped the lock, so the caller must look again at
+ * everything it read from the socket; else -errno.
+ */
 static int mqtt_wait_send(struct mqtt_sock *msk, u8 qos, long *timeo)
 {
 	DEFINE_WAIT_FUNC(wait, woken_wake_function);
 	struct sock *sk = &msk->sk;
-	int err = 0;
 
+	if (mqtt_send_room(msk, qos))
+		return 0;
+	if (!*timeo)
+		return -EAGAIN;
+	if (signal_pending(current))
+		return sock_intr_errno(*timeo);
 	add_wait_queue(sk_sleep(sk), &wait);
-	for (;;) {
-		if (mqtt_send_stopped(msk)) {
-			err = mqtt_send_error(msk);
-			break;
-		}
-		if (mqtt_send_room(msk, qos))
-			break;
-		if (!*timeo) {
-			err = -EAGAIN;
-			break;
-		}
-		if (signal_pending(current)) {
-			err = sock_intr_errno(*timeo);
-			break;
-		}
-		sk_wait_event(sk, timeo, mqtt_send_stopped(msk) ||
-			      mqtt_send_room(msk, qos), &wait);
-	}
+	sk_wait_event(sk, timeo, mqtt_send_stopped(msk) ||
+		      mqtt_send_room(msk, qos), &wait);
 	remove_wait_queue(sk_sleep(sk), &wait);
-	return err;
+	return 1;
 }
 
 /* Copy what TCP did not take of a packet to the queue. */
@@ -573,22 +566,28 @@ int mqtt_sendmsg(struct socket *sock, struct msghdr *msg, size_t len)
 			       MSG_CMSG_COMPAT))
 		return -EOPNOTSUPP;
 
-	lock_sock(sk);
-	err = mqtt_pub_args(msk, msg, &a);
-	if (err)
-		goto out;
-	if (mqtt_send_stopped(msk)) {
-		err = mqtt_send_error(msk);
-		goto out;
-	}
-	remlen = mqtt_publish_remlen(a.topic_len, a.qos, len);
-	if (remlen > MQTT_REMLEN_MAX ||
-	    1 + mqtt_remlen_size(remlen) + remlen > READ_ONCE(sk->sk_sndbuf)) {
-		err = -EMSGSIZE;
-		goto out;
-	}
 	timeo = sock_sndtimeo(sk, msg->msg_flags & MSG_DONTWAIT);
-	err = mqtt_wait_send(msk, a.qos, &timeo);
+	lock_sock(sk);
+	/* The defaults (a topic buffer among them) may change while the
+	 * lock is dropped to wait: take them again after every wait.
+	 */
+	do {
+		err = mqtt_pub_args(msk, msg, &a);
+		if (err)
+			goto out;
+		if (mqtt_send_stopped(msk)) {
+			err = mqtt_send_error(msk);
+			goto out;
+		}
+		remlen = mqtt_publish_remlen(a.topic_len, a.qos, len);
+		if (remlen > MQTT_REMLEN_MAX ||
+		    1 + mqtt_remlen_size(remlen) + remlen >
+		    READ_ONCE(sk->sk_sndbuf)) {
+			err = -EMSGSIZE;
+			goto out;
+		}
+		err = mqtt_wait_send(msk, a.qos, &timeo);
+	} while (err > 0);
 	if (!err)
 		err = mqtt_publish(msk, &a, remlen, &msg->msg_iter);
 	if (!err)
