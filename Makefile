@@ -8,6 +8,9 @@
 #                        any failure or kernel warning
 #   make run             boot, load the module and run the demo
 #   make install         install mqtt.ko into $(KDIR)'s module tree
+#   make fuzz            fuzz the wire codec in user space (libFuzzer, ASan,
+#                        UBSan) for FUZZ_SECONDS (default 60), after
+#                        replaying the seed corpus and every past crash
 #
 # By default everything targets the newest Debian kernel installed under
 # /boot that has a build tree; override with KVER=, or KDIR= and KERNEL=.
@@ -63,6 +66,11 @@ check-vm: modules tests
 run-vm: modules demo
 	$(VM)/run-vm.sh --kernel $(KERNEL) --modules $(MODULES) \
 		--module $(ROOT)/mqtt.ko --mode run --demo $(DEMO)
+
+# The codec under libFuzzer; see tools/testing/fuzz/Makefile.
+.PHONY: fuzz
+fuzz:
+	$(MAKE) -C $(ROOT)/tools/testing/fuzz fuzz
 
 # Style and static checks, with the tools of the kernel source package.
 $(BUILD)/scripts/checkpatch.pl:
