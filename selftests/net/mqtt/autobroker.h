@@ -505,25 +505,6 @@ static inline long sockstat(const char *proto, const char *field)
 	return val;
 }
 
-/* A /proc/meminfo value in kB, -1 if absent. */
-static inline long meminfo_kb(const char *key)
-{
-	char line[256];
-	size_t klen = strlen(key);
-	long val = -1;
-	FILE *f = fopen("/proc/meminfo", "r");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, key, klen) && line[klen] == ':') {
-			val = atol(line + klen + 1);
-			break;
-		}
-	fclose(f);
-	return val;
-}
-
 /* ---------------------------------------------------------------------- */
 /* A one-connection scripted peer                                          */
 /* ---------------------------------------------------------------------- */

@@ -204,24 +204,6 @@ static bool errno_in(int err, const int *set, size_t n)
 /* Memory                                                                   */
 /* ---------------------------------------------------------------------- */
 
-static long meminfo_kb(const char *key)
-{
-	char line[256];
-	size_t klen = strlen(key);
-	long val = -1;
-	FILE *f = fopen("/proc/meminfo", "r");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, key, klen) && line[klen] == ':') {
-			val = atol(line + klen + 1);
-			break;
-		}
-	fclose(f);
-	return val;
-}
-
 /* ---------------------------------------------------------------------- */
 /* One connection                                                           */
 /* ---------------------------------------------------------------------- */

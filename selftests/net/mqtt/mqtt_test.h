@@ -268,6 +268,25 @@ static inline size_t put_varint(uint8_t *p, size_t val)
 }
 
 /* Where the VM runner's broker listens: MQTT_BROKER_* variables. */
+/* A /proc/meminfo value in kB, -1 if absent. */
+static inline long meminfo_kb(const char *key)
+{
+	char line[256];
+	size_t klen = strlen(key);
+	long val = -1;
+	FILE *f = fopen("/proc/meminfo", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, klen) && line[klen] == ':') {
+			val = atol(line + klen + 1);
+			break;
+		}
+	fclose(f);
+	return val;
+}
+
 static inline int env_port(const char *name, int def)
 {
 	const char *val = getenv(name);
