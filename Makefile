@@ -8,6 +8,10 @@
 #                        any failure or kernel warning
 #   make run             boot, load the module and run the demo
 #   make install         install mqtt.ko into $(KDIR)'s module tree
+#   make check-debug     the same suite plus the codec's KUnit tests on a
+#                        debug kernel (KASAN, lockdep, kmemleak, debug
+#                        objects), built once and cached in
+#                        $(DEBUG_KERNEL_CACHE)
 #   make fuzz            fuzz the wire codec in user space (libFuzzer, ASan,
 #                        UBSan) for FUZZ_SECONDS (default 60), after
 #                        replaying the seed corpus and every past crash
@@ -71,6 +75,44 @@ run-vm: modules demo
 .PHONY: fuzz
 fuzz:
 	$(MAKE) -C $(ROOT)/tools/testing/fuzz fuzz
+
+# Debug tier: Debian's linux-source-6.1, tinyconfig + debug-kernel.config,
+# built once by debug-kernel.sh and cached outside the repository.  The
+# module and the KUnit module are built against that tree from a copy of
+# the sources in $(DEBUG_MOD), so the normal build is untouched (Kbuild of
+# 6.1 has no separate output directory for external modules).
+DEBUG_KERNEL_CACHE ?= /var/cache/mqtt-debug-kernel
+DEBUG_MOD := $(BUILD)/debug-module
+DEBUG_TIMEOUT ?= 4800
+DEBUG_TEST_TIMEOUT ?= 1800
+
+.PHONY: check-debug check-debug-vm debug-kernel debug-modules
+check-debug: deps
+	$(MAKE) -f $(ROOT)/Makefile check-debug-vm
+
+debug-kernel:
+	MQTT_DEBUG_KERNEL_CACHE=$(DEBUG_KERNEL_CACHE) $(VM)/debug-kernel.sh
+
+debug-modules: debug-kernel
+	@set -e; \
+	kdir=$$(MQTT_DEBUG_KERNEL_CACHE=$(DEBUG_KERNEL_CACHE) \
+		$(VM)/debug-kernel.sh --check-only 2>/dev/null); \
+	rm -rf $(DEBUG_MOD); mkdir -p $(DEBUG_MOD); \
+	cd $(ROOT) && find Kbuild net include uapi \
+		\( -name Kbuild -o -name '*.[ch]' \) -print0 | \
+		cpio -0 -pdm --quiet $(DEBUG_MOD); \
+	$(MAKE) -C $$kdir/build M=$(DEBUG_MOD) modules
+
+check-debug-vm: debug-modules tests
+	@set -e; \
+	kdir=$$(MQTT_DEBUG_KERNEL_CACHE=$(DEBUG_KERNEL_CACHE) \
+		$(VM)/debug-kernel.sh --check-only 2>/dev/null); \
+	$(VM)/run-vm.sh --debug --kernel $$kdir/bzImage \
+		--modules $$kdir/root/lib/modules/$$(cat $$kdir/kernelrelease) \
+		--module $(DEBUG_MOD)/mqtt.ko \
+		--kunit-module $(DEBUG_MOD)/mqtt_codec_kunit.ko \
+		--mode check --tests "$(TESTS)" --results $(BUILD)/vm/results-debug \
+		--timeout $(DEBUG_TIMEOUT) --test-timeout $(DEBUG_TEST_TIMEOUT)
 
 # Style and static checks, with the tools of the kernel source package.
 $(BUILD)/scripts/checkpatch.pl:

@@ -165,6 +165,62 @@ else
 	setup_error "mosquitto did not start"
 fi
 
+# ------------------------------------------------- debug kernel (--debug) --
+
+# kmemleak (debug kernel, automatic scanning off): scan once before the
+# module is loaded and clear what that finds, so that the final scan
+# reports only objects that became unreferenced while the module and the
+# tests ran.  Boot-time reports are kernel allocations that were never the
+# module's (kmemleak cannot see every pointer of early boot); they are
+# kept in kmemleak-boot.txt for reference.
+KMEMLEAK=/sys/kernel/debug/kmemleak
+
+kmemleak_boot_clear() {
+	if [ ! -w "$KMEMLEAK" ]; then
+		setup_error "no $KMEMLEAK in the debug kernel"
+		return
+	fi
+	echo scan >"$KMEMLEAK"
+	cat "$KMEMLEAK" >"$OUT/kmemleak-boot.txt"
+	echo clear >"$KMEMLEAK"
+	log "kmemleak: cleared $(grep -c '^unreferenced object' \
+		"$OUT/kmemleak-boot.txt") boot-time report(s)"
+}
+
+# After the last rmmod: scan twice (an object must be unreferenced and
+# older than 5 s to be reported) and save the report; run-vm.sh fails the
+# run when it is not empty.
+kmemleak_final() {
+	[ -w "$KMEMLEAK" ] || return
+	sleep 6
+	echo scan >"$KMEMLEAK"
+	sleep 2
+	echo scan >"$KMEMLEAK"
+	cat "$KMEMLEAK" >"$OUT/kmemleak.txt"
+	log "kmemleak: $(grep -c '^unreferenced object' "$OUT/kmemleak.txt")" \
+		"suspected leak(s) after the tests"
+}
+
+# The KUnit module runs its suites while it loads and prints KTAP to the
+# kernel log: keep what follows a marker, without timestamps.
+run_kunit() {
+	local ko=$LOCAL/kunit.ko name out
+
+	cp "$IN/kunit.ko" "$ko"
+	name=$(modinfo -F name "$ko" 2>/dev/null)
+	echo "mqtt-vm: loading the KUnit module ${name:-?}" >/dev/kmsg
+	log "running the KUnit module ${name:-?}"
+	if out=$(insmod "$ko" 2>&1); then
+		rmmod "$name" || log "rmmod $name failed"
+	else
+		log "insmod ${name:-kunit.ko}: $out"
+	fi
+	dmesg | sed -n '/mqtt-vm: loading the KUnit module/,$p' |
+		sed -E 's/^\[ *[0-9]+\.[0-9]+\] //' >"$OUT/kunit.log"
+}
+
+[ "${DEBUG:-0}" = 0 ] || kmemleak_boot_clear
+
 # --------------------------------------------------------------- module --
 
 MOD_NAME=$(modinfo -F name "$LOCAL/mqtt.ko" 2>/dev/null)
@@ -308,6 +364,8 @@ case $MODE in
 check)
 	run_tests
 	module_param_checks
+	[ "${KUNIT:-0}" = 0 ] || run_kunit
+	[ "${DEBUG:-0}" = 0 ] || kmemleak_final
 	;;
 run)
 	run_demo
