@@ -226,6 +226,10 @@ void mqtt_session_fail(struct mqtt_sock *msk, int err)
 
 	if (mqtt_state(sk) != MQTT_CONNECTED)
 		return;
+	/* Reports of the lost messages first: once the end shows, they are
+	 * on the error queue.
+	 */
+	mqtt_flows_fail(msk, err ? err : -EPIPE);
 	/* The error before the state: see mqtt_poll().  The state early,
 	 * so that the keepalive timer stops re-arming itself.
 	 */
@@ -239,7 +243,6 @@ void mqtt_session_fail(struct mqtt_sock *msk, int err)
 	mqtt_tcp_close(msk, false);
 	mqtt_tx_purge(msk);
 	mqtt_rx_purge(msk, false);
-	mqtt_flows_fail(msk, err ? err : -EPIPE);
 	if (err)
 		sk_error_report(sk);
 	sk->sk_state_change(sk);

@@ -107,6 +107,9 @@ int mqtt_tcp_open(struct mqtt_sock *msk, struct sockaddr *addr, int addrlen)
 		return err;
 	err = __sock_create(sock_net(&msk->sk), addr->sa_family, SOCK_STREAM,
 			    IPPROTO_TCP, &tcp, 0);
+	/* socket(2)'s ENFILE for a failed allocation means ENOMEM here. */
+	if (err == -ENFILE)
+		err = -ENOMEM;
 	if (err)
 		return err;
 	/* MQTT packets are small and latency-bound. */
