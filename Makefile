@@ -83,8 +83,8 @@ fuzz:
 # 6.1 has no separate output directory for external modules).
 DEBUG_KERNEL_CACHE ?= /var/cache/mqtt-debug-kernel
 DEBUG_MOD := $(BUILD)/debug-module
-DEBUG_TIMEOUT ?= 4800
-DEBUG_TEST_TIMEOUT ?= 1800
+DEBUG_TIMEOUT ?= 2400
+DEBUG_TEST_TIMEOUT ?= 900
 
 .PHONY: check-debug check-debug-vm debug-kernel debug-modules
 check-debug: deps
