@@ -226,6 +226,9 @@ void mqtt_session_fail(struct mqtt_sock *msk, int err)
 
 	if (mqtt_state(sk) != MQTT_CONNECTED)
 		return;
+	/* TCP's EPIPE on a send means the broker had closed. */
+	if (err == -EPIPE)
+		err = -ECONNRESET;
 	/* Reports of the lost messages first: once the end shows, they are
 	 * on the error queue.
 	 */
