@@ -428,12 +428,21 @@ static void peer_publish_str(struct __test_metadata *_metadata,
 
 /*
  * Wait until the session is over: poll() with no events returns only
- * POLLERR/POLLHUP.  Returns the events then seen with every event asked.
+ * POLLERR/POLLHUP.  POLLERR alone may come first: the reports of the
+ * messages lost are queued before the session shows as ended, so wait
+ * for POLLHUP.  Returns the events then seen with every event asked.
  */
 static short wait_session_end(struct __test_metadata *_metadata, int fd)
 {
-	short ev = poll_fd(_metadata, fd, 0, PEER_TIMEOUT_MS);
+	int64_t deadline = now_ms() + PEER_TIMEOUT_MS;
+	short ev;
 
+	for (;;) {
+		ev = poll_fd(_metadata, fd, 0, PEER_TIMEOUT_MS);
+		if ((ev & POLLHUP) || now_ms() >= deadline)
+			break;
+		usleep(1000);
+	}
 	ASSERT_EQ(POLLERR | POLLHUP, ev & (POLLERR | POLLHUP))
 		TH_LOG("the session did not end (revents %#x)", ev);
 	return poll_fd(_metadata, fd, POLLIN | POLLOUT | POLLRDHUP, 0);
