@@ -7,8 +7,9 @@
  * - Each AF_MQTT socket drives one inner TCP socket, created on connect()
  *   in the caller's network namespace (transport.c).  The session state
  *   machine (session.c) runs in process context under the AF_MQTT socket
- *   lock, either in the system call that waits for it (MQTT_F_SYNC) or in
- *   mqtt_work() on mqtt_wq.  No thread exists per socket.
+ *   lock, either in a system call that is in the kernel anyway
+ *   (mqtt_sync_begin: connect, and send, which so handles the acks of what
+ *   it sends) or in mqtt_work() on mqtt_wq.  No thread exists per socket.
  *
  * - Lock order: AF_MQTT socket lock, then the TCP socket's lock (taken
  *   inside kernel_sendmsg/kernel_recvmsg/sock_release).  The TCP
@@ -46,16 +47,6 @@ static struct proto mqtt_proto = {
 	.owner		= THIS_MODULE,
 	.obj_size	= sizeof(struct mqtt_sock),
 };
-
-/* Drop MQTT_F_SYNC; hand an event that arrived meanwhile to the work. */
-static void mqtt_sync_end(struct mqtt_sock *msk)
-{
-	clear_bit(MQTT_F_SYNC, &msk->flags);
-	/* Pairs with mqtt_kick(): see there. */
-	smp_mb__after_atomic();
-	if (test_bit(MQTT_EV_PENDING, &msk->events))
-		mqtt_kick(msk);
-}
 
 /* Wait, as TCP's connect() does, until the handshake ends, the send
  * timeout runs out (-EINPROGRESS) or a signal comes; the handshake goes
@@ -115,7 +106,7 @@ static int mqtt_connect(struct socket *sock, struct sockaddr *addr,
 		err = -EISCONN;
 		goto out;
 	}
-	set_bit(MQTT_F_SYNC, &msk->flags);
+	mqtt_sync_begin(msk);
 	err = mqtt_session_connect(msk, addr, addrlen);
 	if (!err)
 		err = mqtt_wait_connect(msk, sock_sndtimeo(sk, flags & O_NONBLOCK));

@@ -41,14 +41,6 @@ enum {
 	MQTT_EV_KEEPALIVE,	/* the keepalive timer wants a look */
 };
 
-/* Bits of mqtt_sock.flags. */
-enum {
-	/* A system call holding the socket lock drives the state machine
-	 * itself: events wake it instead of queueing work.
-	 */
-	MQTT_F_SYNC,
-};
-
 /* What an outgoing packet identifier waits for. */
 enum mqtt_flow_kind {
 	MQTT_FLOW_PUBACK,	/* QoS 1 PUBLISH sent */
@@ -192,7 +184,8 @@ struct mqtt_config {
  * @ping_sent: jiffies of the unanswered PINGREQ, if @ping_outstanding
  * @ping_outstanding: a PINGREQ awaits any packet from the broker
  * @events: MQTT_EV_* bits, set from any context, atomic
- * @flags: MQTT_F_* bits, atomic
+ * @sync_users: system calls driving the state machine themselves
+ *	(mqtt_sync_begin); while nonzero, events wake them, no work is queued
  * @work: runs mqtt_session_progress() in process context; holds a
  *	reference on @sk while queued
  * @connect_timer: the connect deadline; holds a reference while pending
@@ -242,7 +235,7 @@ struct mqtt_sock {
 	bool ping_outstanding;
 
 	unsigned long events;
-	unsigned long flags;
+	atomic_t sync_users;
 	struct work_struct work;
 	struct timer_list connect_timer;
 	struct timer_list keepalive_timer;
@@ -283,7 +276,8 @@ int mqtt_tcp_open(struct mqtt_sock *msk, struct sockaddr *addr, int addrlen);
 void mqtt_tcp_close(struct mqtt_sock *msk, bool abort);
 int mqtt_tcp_send(struct mqtt_sock *msk, struct kvec *vec, size_t nr,
 		  size_t len, int flags);
-int mqtt_tcp_send_iter(struct mqtt_sock *msk, struct iov_iter *iter);
+int mqtt_tcp_send_packet(struct mqtt_sock *msk, struct kvec *vec, size_t nr,
+			 size_t head, struct iov_iter *iter);
 int mqtt_tcp_recv(struct mqtt_sock *msk, void *buf, size_t len);
 int mqtt_tcp_read(struct mqtt_sock *msk, sk_read_actor_t actor);
 int mqtt_tcp_status(struct mqtt_sock *msk);
@@ -292,6 +286,8 @@ bool mqtt_tcp_eof(struct mqtt_sock *msk);
 
 /* session.c */
 void mqtt_kick(struct mqtt_sock *msk);
+void mqtt_sync_begin(struct mqtt_sock *msk);
+void mqtt_sync_end(struct mqtt_sock *msk);
 void mqtt_work(struct work_struct *work);
 int mqtt_session_connect(struct mqtt_sock *msk, struct sockaddr *addr,
 			 int addrlen);

@@ -8,7 +8,7 @@
  * and the pending events and advances as far as it can, so running it
  * once too often is harmless and an event is never lost as long as it
  * runs once after the event was noted.  It runs either in the system call
- * that drives the handshake (MQTT_F_SYNC) or from mqtt_work().
+ * that drives it (mqtt_sync_begin) or from mqtt_work().
  */
 #include <linux/mm.h>
 #include <linux/sched.h>
@@ -21,10 +21,11 @@
  * mqtt_kick() - note that the session has something to look at
  * @msk: the socket; any context, no lock needed
  *
- * If a system call is driving the state machine it is woken; otherwise
- * the work item runs progress.  The barrier pairs with the one in the
- * system call's exit path (mqtt_sync_end): either this sees MQTT_F_SYNC
- * clear, or that sees MQTT_EV_PENDING set, so no event is left behind.
+ * If system calls are driving the state machine they are woken (or see
+ * the event before they return); otherwise the work item runs progress.
+ * The barrier pairs with the one in mqtt_sync_end(): either this sees no
+ * sync user, or that one sees MQTT_EV_PENDING set, so no event is left
+ * behind.
  */
 void mqtt_kick(struct mqtt_sock *msk)
 {
@@ -33,7 +34,7 @@ void mqtt_kick(struct mqtt_sock *msk)
 	set_bit(MQTT_EV_PENDING, &msk->events);
 	/* Order the event before reading MQTT_F_SYNC; see above. */
 	smp_mb__after_atomic();
-	if (test_bit(MQTT_F_SYNC, &msk->flags)) {
+	if (atomic_read(&msk->sync_users)) {
 		struct socket_wq *wq;
 
 		rcu_read_lock();
@@ -46,6 +47,33 @@ void mqtt_kick(struct mqtt_sock *msk)
 	sock_hold(sk);
 	if (!queue_work(mqtt_wq, &msk->work))
 		sock_put(sk);
+}
+
+/**
+ * mqtt_sync_begin() - a system call drives the state machine from here on
+ * @msk: the socket, locked
+ *
+ * Until mqtt_sync_end(), events wake the caller's sleeps instead of
+ * queueing work: every wait in between must also end on MQTT_EV_PENDING
+ * and then run mqtt_session_progress().  Saves a worker's round trip for
+ * what the caller is waiting for anyway (a CONNACK, PUBACKs).
+ */
+void mqtt_sync_begin(struct mqtt_sock *msk)
+{
+	atomic_inc(&msk->sync_users);
+}
+
+/**
+ * mqtt_sync_end() - stop driving; hand an event that came meanwhile on
+ * @msk: the socket, locked
+ */
+void mqtt_sync_end(struct mqtt_sock *msk)
+{
+	atomic_dec(&msk->sync_users);
+	/* Pairs with mqtt_kick(): see there. */
+	smp_mb__after_atomic();
+	if (test_bit(MQTT_EV_PENDING, &msk->events))
+		mqtt_kick(msk);
 }
 
 /**

@@ -167,26 +167,73 @@ int mqtt_tcp_send(struct mqtt_sock *msk, struct kvec *vec, size_t nr,
 	return n;
 }
 
-/**
- * mqtt_tcp_send_iter() - queue bytes from a caller's iterator
- * @msk: the socket, locked, with a TCP socket
- * @iter: the bytes; advanced past those TCP took
- *
- * TCP copies straight from the caller's memory, without a bounce buffer.
- *
- * Return: as mqtt_tcp_send().
- */
-int mqtt_tcp_send_iter(struct mqtt_sock *msk, struct iov_iter *iter)
+/* The payload's part of mqtt_tcp_send_packet(), TCP socket locked. */
+static int mqtt_tcp_send_payload(struct sock *tsk, struct iov_iter *iter)
 {
 	struct msghdr msg = { .msg_flags = MSG_DONTWAIT | MSG_NOSIGNAL };
+	size_t len = iov_iter_count(iter);
 	int n;
 
 	msg.msg_iter = *iter;
-	n = sock_sendmsg(msk->tcp, &msg);
-	if (n > 0) {
+	n = tcp_sendmsg_locked(tsk, &msg, len);
+	if (n > 0)
 		iov_iter_advance(iter, n);
-		WRITE_ONCE(msk->last_tx, jiffies);
+	return n;
+}
+
+/**
+ * mqtt_tcp_send_packet() - hand TCP a packet: its head, then its payload
+ * @msk: the socket, locked, with a TCP socket
+ * @vec: the head (fixed header, topic, packet identifier)
+ * @nr: number of @vec entries
+ * @head: their total length
+ * @iter: the payload, in the caller's memory; advanced past what TCP took
+ *
+ * Both parts go to TCP under one hold of its lock and leave in one push:
+ * the head is queued with MSG_MORE and the payload completes the segment.
+ * TCP copies the payload straight from the caller's memory.  As kTLS
+ * does, this calls tcp_sendmsg_locked() directly, so the LSM's
+ * socket_sendmsg hook runs once per send(), on the AF_MQTT socket.  When
+ * something replaced the TCP socket's proto (a sockmap), each part goes
+ * through sock_sendmsg() instead.
+ *
+ * Return: the bytes TCP accepted, head first (maybe fewer than the
+ * packet), -EAGAIN when it took none (a write-space event follows), else
+ * -errno.
+ */
+int mqtt_tcp_send_packet(struct mqtt_sock *msk, struct kvec *vec, size_t nr,
+			 size_t head, struct iov_iter *iter)
+{
+	struct msghdr msg = { .msg_flags = MSG_DONTWAIT | MSG_NOSIGNAL };
+	struct sock *tsk = msk->tcp->sk;
+	int n, m = 0;
+
+	if (iov_iter_count(iter))
+		msg.msg_flags |= MSG_MORE;
+	if (READ_ONCE(tsk->sk_prot)->sendmsg != tcp_sendmsg) {
+		n = kernel_sendmsg(msk->tcp, &msg, vec, nr, head);
+		if (n == head && iov_iter_count(iter)) {
+			msg.msg_flags &= ~MSG_MORE;
+			msg.msg_iter = *iter;
+			m = sock_sendmsg(msk->tcp, &msg);
+			if (m > 0)
+				iov_iter_advance(iter, m);
+		}
+	} else {
+		iov_iter_kvec(&msg.msg_iter, WRITE, vec, nr, head);
+		lock_sock(tsk);
+		n = tcp_sendmsg_locked(tsk, &msg, head);
+		if (n == head && iov_iter_count(iter))
+			m = mqtt_tcp_send_payload(tsk, iter);
+		release_sock(tsk);
 	}
+	/* The head is out: what TCP says of the payload adds to it. */
+	if (m > 0)
+		n += m;
+	else if (m < 0 && m != -EAGAIN)
+		n = m;
+	if (n > 0)
+		WRITE_ONCE(msk->last_tx, jiffies);
 	return n;
 }
 

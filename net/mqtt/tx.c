@@ -450,8 +450,12 @@ static int mqtt_wait_send(struct mqtt_sock *msk, u8 qos, long *timeo)
 		return sock_intr_errno(*timeo);
 	add_wait_queue(sk_sleep(sk), &wait);
 	sk_wait_event(sk, timeo, mqtt_send_stopped(msk) ||
-		      mqtt_send_room(msk, qos), &wait);
+		      mqtt_send_room(msk, qos) ||
+		      test_bit(MQTT_EV_PENDING, &msk->events), &wait);
 	remove_wait_queue(sk_sleep(sk), &wait);
+	/* The acks that make room, read here rather than by the work. */
+	if (test_bit(MQTT_EV_PENDING, &msk->events))
+		mqtt_session_progress(msk);
 	return 1;
 }
 
@@ -511,21 +515,15 @@ static int mqtt_publish(struct mqtt_sock *msk, const struct mqtt_pub_args *a,
 	}
 	head = vec[0].iov_len + vec[1].iov_len + (a->qos ? MQTT_PID_SIZE : 0);
 
-	n = mqtt_tcp_send(msk, vec, nr, head,
-			  iov_iter_count(iter) ? MSG_MORE : 0);
-	if (n == head && iov_iter_count(iter)) {
-		int m = mqtt_tcp_send_iter(msk, iter);
-
-		if (m < 0 && m != -EAGAIN)
-			n = m;
-	}
+	n = mqtt_tcp_send_packet(msk, vec, nr, head, iter);
 	if (n == -EAGAIN)
 		n = 0;
 	if (n < 0)
 		goto fail;
 	if ((size_t)n < head || iov_iter_count(iter)) {
 		/* TCP is full: keep the rest, so the packet stays whole. */
-		n = mqtt_tx_queue_rest(msk, vec, nr, n, iter);
+		n = mqtt_tx_queue_rest(msk, vec, nr, min_t(size_t, n, head),
+				       iter);
 		if (n)
 			goto fail;
 		msk->tx_stalled = true;
@@ -568,6 +566,7 @@ int mqtt_sendmsg(struct socket *sock, struct msghdr *msg, size_t len)
 
 	timeo = sock_sndtimeo(sk, msg->msg_flags & MSG_DONTWAIT);
 	lock_sock(sk);
+	mqtt_sync_begin(msk);
 	/* The defaults (a topic buffer among them) may change while the
 	 * lock is dropped to wait: take them again after every wait.
 	 */
@@ -593,6 +592,10 @@ int mqtt_sendmsg(struct socket *sock, struct msghdr *msg, size_t len)
 	if (!err)
 		err = len;
 out:
+	/* Acks of earlier sends that came meanwhile: no worker needed. */
+	if (test_bit(MQTT_EV_PENDING, &msk->events))
+		mqtt_session_progress(msk);
+	mqtt_sync_end(msk);
 	release_sock(sk);
 	if (err == -EPIPE && !(msg->msg_flags & MSG_NOSIGNAL))
 		send_sig(SIGPIPE, current, 0);
