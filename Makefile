@@ -12,6 +12,8 @@
 #                        debug kernel (KASAN, lockdep, kmemleak, debug
 #                        objects), built once and cached in
 #                        $(DEBUG_KERNEL_CACHE)
+#   make bench           AF_MQTT against user-space MQTT clients in the VM
+#                        (QEMU icount); table and JSON in .build/vm/
 #   make fuzz            fuzz the wire codec in user space (libFuzzer, ASan,
 #                        UBSan) for FUZZ_SECONDS (default 60), after
 #                        replaying the seed corpus and every past crash
@@ -70,6 +72,28 @@ check-vm: modules tests
 run-vm: modules demo
 	$(VM)/run-vm.sh --kernel $(KERNEL) --modules $(MODULES) \
 		--module $(ROOT)/mqtt.ko --mode run --demo $(DEMO)
+
+# The benchmark (issue 5): AF_MQTT against a hand-written TCP client,
+# libmosquitto and Paho C, in the VM under QEMU icount; see
+# selftests/net/mqtt/bench/.  BENCH_ARGS="--quick" for a smoke run.
+BENCH := $(BUILD)/bench/mqtt_bench
+BENCH_ARGS ?=
+.PHONY: bench bench-vm bench-build
+bench:
+	$(VM)/deps.sh libpaho-mqtt-dev
+	$(MAKE) -f $(ROOT)/Makefile bench-vm
+
+bench-build:
+	mkdir -p $(BUILD)/bench
+	$(MAKE) -C $(ROOT)/selftests/net/mqtt/bench OUTPUT=$(BUILD)/bench
+
+bench-vm: modules bench-build
+	$(VM)/run-vm.sh --kernel $(KERNEL) --modules $(MODULES) \
+		--module $(ROOT)/mqtt.ko --mode bench --bench $(BENCH) \
+		--bench-args "$(BENCH_ARGS)" --timeout 10800 \
+		--test-timeout 10000 --results $(BUILD)/vm/results-bench
+	@echo "make bench: table in $(BUILD)/vm/results-bench/bench.txt," \
+		"results in $(BUILD)/vm/results-bench/bench.json"
 
 # The codec under libFuzzer; see tools/testing/fuzz/Makefile.
 .PHONY: fuzz

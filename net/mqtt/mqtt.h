@@ -41,6 +41,11 @@ enum {
 	MQTT_EV_KEEPALIVE,	/* the keepalive timer wants a look */
 };
 
+/* Payloads up to this size are copied next to the PUBLISH's head and go
+ * to TCP in one call; larger ones go from the caller's memory.
+ */
+#define MQTT_TX_INLINE_MAX	256
+
 /* What an outgoing packet identifier waits for. */
 enum mqtt_flow_kind {
 	MQTT_FLOW_PUBACK,	/* QoS 1 PUBLISH sent */
@@ -186,6 +191,8 @@ struct mqtt_config {
  * @events: MQTT_EV_* bits, set from any context, atomic
  * @sync_users: system calls driving the state machine themselves
  *	(mqtt_sync_begin); while nonzero, events wake them, no work is queued
+ * @rx_waiters: recv() calls asleep that read TCP themselves when data
+ *	comes (mqtt_kick_data)
  * @work: runs mqtt_session_progress() in process context; holds a
  *	reference on @sk while queued
  * @connect_timer: the connect deadline; holds a reference while pending
@@ -236,6 +243,7 @@ struct mqtt_sock {
 
 	unsigned long events;
 	atomic_t sync_users;
+	atomic_t rx_waiters;
 	struct work_struct work;
 	struct timer_list connect_timer;
 	struct timer_list keepalive_timer;
@@ -286,6 +294,7 @@ bool mqtt_tcp_eof(struct mqtt_sock *msk);
 
 /* session.c */
 void mqtt_kick(struct mqtt_sock *msk);
+void mqtt_kick_data(struct mqtt_sock *msk, size_t unread);
 void mqtt_sync_begin(struct mqtt_sock *msk);
 void mqtt_sync_end(struct mqtt_sock *msk);
 void mqtt_work(struct work_struct *work);

@@ -429,8 +429,17 @@ int mqtt_recvmsg(struct socket *sock, struct msghdr *msg, size_t len,
 			ret = sock_intr_errno(timeo);
 			goto out;
 		}
+		atomic_inc(&msk->rx_waiters);
 		sk_wait_event(sk, &timeo, !list_empty(&msk->rxq) ||
-			      mqtt_recv_stopped(msk), &wait);
+			      mqtt_recv_stopped(msk) ||
+			      test_bit(MQTT_EV_PENDING, &msk->events), &wait);
+		atomic_dec(&msk->rx_waiters);
+		/* Pairs with mqtt_kick_data(): data it woke us for, or that
+		 * came as we left, is read here, not left to no one.
+		 */
+		smp_mb__after_atomic();
+		if (test_bit(MQTT_EV_PENDING, &msk->events))
+			mqtt_session_progress(msk);
 	}
 	m = list_first_entry(&msk->rxq, struct mqtt_rx_msg, list);
 	ret = mqtt_recv_one(msg, len, flags, m);

@@ -50,6 +50,39 @@ void mqtt_kick(struct mqtt_sock *msk)
 }
 
 /**
+ * mqtt_kick_data() - note bytes from the broker
+ * @msk: the socket; any context, no lock needed
+ * @unread: bytes TCP holds for us now
+ *
+ * A reader asleep in recv() (mqtt_sock.rx_waiters) is woken to read them
+ * itself, which saves the worker's round trip before every batch of
+ * messages.  Not for two bytes or fewer: that may be a lone PINGRESP,
+ * and an idle session must wake nobody, so the work reads those.  The
+ * barrier pairs with the one in mqtt_recvmsg() after its sleep.
+ */
+void mqtt_kick_data(struct mqtt_sock *msk, size_t unread)
+{
+	struct sock *sk = &msk->sk;
+	struct socket_wq *wq;
+
+	if (unread <= MQTT_EMPTY_PKT_SIZE) {
+		mqtt_kick(msk);
+		return;
+	}
+	set_bit(MQTT_EV_PENDING, &msk->events);
+	smp_mb__after_atomic();
+	if (!atomic_read(&msk->rx_waiters)) {
+		mqtt_kick(msk);
+		return;
+	}
+	rcu_read_lock();
+	wq = rcu_dereference(sk->sk_wq);
+	if (skwq_has_sleeper(wq))
+		wake_up_interruptible_all(&wq->wait);
+	rcu_read_unlock();
+}
+
+/**
  * mqtt_sync_begin() - a system call drives the state machine from here on
  * @msk: the socket, locked
  *

@@ -36,6 +36,17 @@ static void mqtt_tcp_event(struct sock *tsk)
 	read_unlock_bh(&tsk->sk_callback_lock);
 }
 
+static void mqtt_tcp_data_ready(struct sock *tsk)
+{
+	struct mqtt_sock *msk;
+
+	read_lock_bh(&tsk->sk_callback_lock);
+	msk = mqtt_from_tcp(tsk);
+	if (msk)
+		mqtt_kick_data(msk, tcp_inq(tsk));
+	read_unlock_bh(&tsk->sk_callback_lock);
+}
+
 static void mqtt_tcp_write_space(struct sock *tsk)
 {
 	/* Wake only once a useful amount of room is free, as TCP does. */
@@ -52,7 +63,7 @@ static void mqtt_tcp_attach(struct mqtt_sock *msk, struct sock *tsk)
 	msk->saved_state_change = tsk->sk_state_change;
 	msk->saved_write_space = tsk->sk_write_space;
 	tsk->sk_user_data = msk;
-	tsk->sk_data_ready = mqtt_tcp_event;
+	tsk->sk_data_ready = mqtt_tcp_data_ready;
 	tsk->sk_state_change = mqtt_tcp_event;
 	tsk->sk_write_space = mqtt_tcp_write_space;
 	write_unlock_bh(&tsk->sk_callback_lock);

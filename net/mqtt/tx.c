@@ -490,10 +490,11 @@ static int mqtt_publish(struct mqtt_sock *msk, const struct mqtt_pub_args *a,
 			u32 remlen, struct iov_iter *iter)
 {
 	u8 hdr[MQTT_FIXED_HDR_MAX + MQTT_LEN_PREFIX];
+	size_t nr = 2, head, plen = iov_iter_count(iter);
+	u8 payload[MQTT_TX_INLINE_MAX];
 	struct mqtt_flow *flow = NULL;
 	u8 pid_be[MQTT_PID_SIZE];
-	struct kvec vec[3];
-	size_t nr = 2, head;
+	struct kvec vec[4];
 	int pid = 0, n;
 
 	if (a->qos) {
@@ -514,6 +515,20 @@ static int mqtt_publish(struct mqtt_sock *msk, const struct mqtt_pub_args *a,
 		vec[nr++].iov_len = sizeof(pid_be);
 	}
 	head = vec[0].iov_len + vec[1].iov_len + (a->qos ? MQTT_PID_SIZE : 0);
+	/* A small payload joins the head: one pass through TCP, one copy
+	 * more of at most MQTT_TX_INLINE_MAX bytes.  Nothing is out yet, so
+	 * a fault here costs the session nothing.
+	 */
+	if (plen && plen <= sizeof(payload)) {
+		if (copy_from_iter(payload, plen, iter) != plen) {
+			if (flow)
+				mqtt_flow_free(msk, pid);
+			return -EFAULT;
+		}
+		vec[nr].iov_base = payload;
+		vec[nr++].iov_len = plen;
+		head += plen;
+	}
 
 	n = mqtt_tcp_send_packet(msk, vec, nr, head, iter);
 	if (n == -EAGAIN)

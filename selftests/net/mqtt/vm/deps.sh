@@ -22,6 +22,8 @@ PACKAGES=(
 	iproute2
 	procps
 )
+# Callers add their own: "deps.sh libpaho-mqtt-dev" for the benchmark.
+PACKAGES+=("$@")
 
 # One dpkg-query for all packages; unknown packages only go to stderr.
 installed=$(dpkg-query -W -f='${Package} ${db:Status-Status}\n' \

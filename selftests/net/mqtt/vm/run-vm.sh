@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Boot a QEMU VM with the given Debian kernel, start a mosquitto broker in
-# it, load mqtt.ko and run the AF_MQTT selftests (--mode check) or the demo
-# (--mode run).  Never loads anything into the host kernel.  See README.
+# it, load mqtt.ko and run the AF_MQTT selftests (--mode check), the demo
+# (--mode run) or the benchmark (--mode bench).  Never loads anything into
+# the host kernel.  See README.
 
 set -euo pipefail
 
@@ -13,8 +14,9 @@ REPO_ROOT=$(cd "$VM_DIR/../../../.." && pwd)
 usage() {
 	cat <<-USAGE
 	usage: ${0##*/} --kernel /boot/vmlinuz-VER --modules /lib/modules/VER
-	         --module /path/to/mqtt.ko --mode check|run
+	         --module /path/to/mqtt.ko --mode check|run|bench
 	         [--tests "/abs/test1 /abs/test2"] [--demo /abs/demo]
+	         [--bench /abs/mqtt_bench [--bench-args "ARGS"]]
 	         [--timeout SECONDS] [--test-timeout SECONDS]
 	         [--results DIR] [--verbose]
 	         [--debug] [--kunit-module /path/to/test.ko]
@@ -24,6 +26,9 @@ usage() {
 	  --module        the mqtt.ko to test
 	  --mode          check: run --tests and the module checks, summarize
 	                  run:   run --demo with its output on the console
+	                  bench: run --bench with --bench-args on one vCPU
+	                         under QEMU icount (TCG); bench.json and
+	                         bench.txt in the results
 	  --tests         test binaries, space separated (check mode)
 	  --demo          demo binary (run mode)
 	  --timeout       hard limit for the whole VM run, default 900 s
@@ -61,11 +66,12 @@ RESULTS=
 VERBOSE=0
 DEBUG=0
 KUNIT_MODULE=
+BENCH_ARGS=
 
 while [ $# -gt 0 ]; do
 	case $1 in
 	--kernel|--modules|--module|--mode|--tests|--demo|--timeout|\
-	--test-timeout|--results|--kunit-module)
+	--test-timeout|--results|--kunit-module|--bench|--bench-args)
 		[ $# -ge 2 ] || die "$1 needs a value" ;;
 	esac
 	case $1 in
@@ -74,7 +80,8 @@ while [ $# -gt 0 ]; do
 	--module)	MODULE=$2; shift 2 ;;
 	--mode)		MODE=$2; shift 2 ;;
 	--tests)	read -r -a t <<<"$2"; TESTS+=("${t[@]}"); shift 2 ;;
-	--demo)		DEMO=$2; shift 2 ;;
+	--demo|--bench)	DEMO=$2; shift 2 ;;
+	--bench-args)	BENCH_ARGS=$2; shift 2 ;;
 	--timeout)	TIMEOUT=$2; shift 2 ;;
 	--test-timeout)	TEST_TIMEOUT=$2; shift 2 ;;
 	--results)	RESULTS=$2; shift 2 ;;
@@ -93,7 +100,8 @@ fi
 case $MODE in
 check)	[ ${#TESTS[@]} -gt 0 ] || die "--mode check needs --tests" ;;
 run)	[ -n "$DEMO" ] || die "--mode run needs --demo" ;;
-*)	die "--mode must be check or run" ;;
+bench)	[ -n "$DEMO" ] || die "--mode bench needs --bench" ;;
+*)	die "--mode must be check, run or bench" ;;
 esac
 [[ $TIMEOUT =~ ^[1-9][0-9]*$ ]] || die "bad --timeout: $TIMEOUT"
 [[ $TEST_TIMEOUT =~ ^[1-9][0-9]*$ ]] || die "bad --test-timeout: $TEST_TIMEOUT"
@@ -247,6 +255,8 @@ prepare_share() {
 		printf 'DEMO_NAME=%q\n' "${DEMO##*/}"
 		printf 'DEMO_PATH=%q\n' "$DEMO"
 		printf 'DEBUG=%q\n' "$DEBUG"
+		printf 'BENCH_ARGS=%q\n' "$BENCH_ARGS"
+		printf 'BENCH_CLOCK=%q\n' "$BENCH_CLOCK"
 		printf 'KUNIT=%q\n' "$([ -n "$KUNIT_MODULE" ] && echo 1 || echo 0)"
 	} >"$RESULTS/guest/config.sh"
 }
@@ -271,10 +281,9 @@ qemu_path() {
 	printf '%s' "${1//,/,,}"
 }
 
-run_qemu() {
-	local accel cpu append="console=ttyS0 quiet panic=-1 mitigations=off"
-	local mem=1G
-	local -a cmd
+# Sets ACCEL, CPU, SMP, ICOUNT and BENCH_CLOCK for run_qemu.
+pick_accel() {
+	local accel
 
 	case ${MQTT_VM_ACCEL:-auto} in
 	kvm)	accel=kvm ;;
@@ -282,11 +291,31 @@ run_qemu() {
 	auto)	if kvm_usable; then accel=kvm; else accel=tcg; fi ;;
 	*)	die "MQTT_VM_ACCEL must be kvm, tcg or auto" ;;
 	esac
+	SMP=${MQTT_VM_SMP:-2}
+	ICOUNT=()
+	BENCH_CLOCK="CLOCK_MONOTONIC, wall time under QEMU TCG"
 	if [ $accel = kvm ]; then
-		accel=kvm cpu=host
+		ACCEL=kvm CPU=host
+		BENCH_CLOCK="CLOCK_MONOTONIC, wall time under KVM"
+	elif [ "$MODE" = bench ]; then
+		# One vCPU whose clock advances 1 ns per guest instruction and
+		# jumps over idle time: deterministic instruction time (see the
+		# README next to this script).  MQTT_VM_ICOUNT=0 turns it off.
+		ACCEL=tcg CPU=max SMP=1
+		if [ "${MQTT_VM_ICOUNT:-1}" = 1 ]; then
+			ICOUNT=(-icount shift=0,sleep=off)
+			BENCH_CLOCK="QEMU icount: 1 ns per guest instruction, 1 vCPU"
+		fi
 	else
-		accel=tcg,thread=multi cpu=max
+		ACCEL=tcg,thread=multi CPU=max
 	fi
+}
+
+run_qemu() {
+	local append="console=ttyS0 quiet panic=-1 mitigations=off"
+	local mem=1G
+	local -a cmd
+
 	# Report every KASAN error, not only the first one; KASAN shadow and
 	# kmemleak metadata need room.  Under TCG a KASAN+lockdep+kmemleak
 	# kernel spends more than RCU's default 21 s in one ACPI method at
@@ -301,8 +330,8 @@ run_qemu() {
 	fi
 
 	cmd=(qemu-system-x86_64
-		-accel "$accel" -cpu "$cpu"
-		-m "${MQTT_VM_MEM:-$mem}" -smp "${MQTT_VM_SMP:-2}"
+		-accel "$ACCEL" -cpu "$CPU" "${ICOUNT[@]}"
+		-m "${MQTT_VM_MEM:-$mem}" -smp "$SMP"
 		-nographic -no-reboot -nic none
 		-kernel "$KERNEL"
 		-initrd "$WORK/initramfs.cpio.gz"
@@ -311,14 +340,14 @@ run_qemu() {
 		-virtfs "local,path=$(qemu_path "$RESULTS"),mount_tag=results,security_model=none"
 	)
 
-	echo "run-vm.sh: booting $(basename "$KERNEL") with accel ${accel%%,*}," \
+	echo "run-vm.sh: booting $(basename "$KERNEL") with accel ${ACCEL%%,*}${ICOUNT:+ (icount)}," \
 		"mode $MODE, timeout ${TIMEOUT} s"
 	: >"$RESULTS/console.log"
 	timeout -k 10 "$TIMEOUT" "${cmd[@]}" \
 		>"$RESULTS/console.log" 2>&1 </dev/null &
 	QEMU_PID=$!
 
-	if [ "$MODE" = run ] || [ "$VERBOSE" = 1 ]; then
+	if [ "$MODE" != check ] || [ "$VERBOSE" = 1 ]; then
 		tail -n +1 -f --pid="$QEMU_PID" "$RESULTS/console.log" |
 			clean_console &
 		TAIL_PID=$!
@@ -529,6 +558,7 @@ summarize_kmemleak() {
 # ---------------------------------------------------------------- main --
 
 build_initramfs
+pick_accel
 prepare_share
 VM_START=$SECONDS
 run_qemu
@@ -543,10 +573,10 @@ check)
 	[ -z "$KUNIT_MODULE" ] || summarize_kunit
 	[ "$DEBUG" = 0 ] || summarize_kmemleak
 	;;
-run)
+run|bench)
 	demo_rc=$(cat "$RESULTS/demo.rc" 2>/dev/null || echo missing)
 	echo
-	echo "run-vm.sh: demo exit status: $demo_rc"
+	echo "run-vm.sh: $MODE exit status: $demo_rc"
 	case $demo_rc in
 	0)	;;
 	*)	FAILED=$((FAILED + 1)) ;;
@@ -567,4 +597,4 @@ line="$PASSED passed, $FAILED failed"
 [ "$SKIPPED" -eq 0 ] || line+=", $SKIPPED skipped"
 echo "$line"
 
-[ "$FAILED" -eq 0 ] && { [ "$MODE" = run ] || [ "$PASSED" -gt 0 ]; }
+[ "$FAILED" -eq 0 ] && { [ "$MODE" != check ] || [ "$PASSED" -gt 0 ]; }
