@@ -50,9 +50,11 @@
 #define CGROUP_ROOT	"/sys/fs/cgroup"
 #define CGROUP_BENCH	CGROUP_ROOT "/mqtt-bench"
 
-enum { MEM_SLAB, MEM_PERCPU, MEM_KSTACK, MEM_PGTABLE,	/* meminfo, kB */
-       MEM_CG_CURRENT, MEM_CG_SLAB, MEM_CG_SOCK,		/* bytes */
-       MEM_FIELDS };
+enum {
+	MEM_SLAB, MEM_PERCPU, MEM_KSTACK, MEM_PGTABLE,	/* meminfo, kB */
+	MEM_CG_CURRENT, MEM_CG_SLAB, MEM_CG_SOCK,	/* bytes */
+	MEM_FIELDS
+};
 
 static struct {
 	int rounds;
@@ -1250,21 +1252,52 @@ int main(int argc, char **argv)
 	parse_broker("127.0.0.1:1883");
 	while ((o = getopt_long(argc, argv, "", lopts, NULL)) != -1) {
 		switch (o) {
-		case 'b': if (parse_broker(optarg)) usage(argv[0]); break;
-		case 'r': opt.rounds = atoi(optarg); break;
-		case 'f': opt.figures = optarg; break;
-		case 'c': opt.contenders = optarg; break;
-		case 'C': opt.connects = atoi(optarg); break;
-		case 'm': opt.many = atoi(optarg); break;
-		case 'p': opt.pub_msgs = atoi(optarg); break;
-		case 'R': opt.recv_msgs = atoi(optarg); break;
-		case 't': opt.trace_msgs = atoi(optarg); break;
-		case 'i': opt.idle_socks = atoi(optarg); break;
-		case 'I': opt.idle_secs = atoi(optarg); break;
-		case 'M': opt.mem_socks = atoi(optarg); break;
-		case 'K': opt.idle_keepalives = optarg; break;
-		case 'j': opt.json = optarg; break;
-		case 'k': opt.clock = optarg; break;
+		case 'b':
+			if (parse_broker(optarg))
+				usage(argv[0]);
+			break;
+		case 'r':
+			opt.rounds = atoi(optarg);
+			break;
+		case 'f':
+			opt.figures = optarg;
+			break;
+		case 'c':
+			opt.contenders = optarg;
+			break;
+		case 'C':
+			opt.connects = atoi(optarg);
+			break;
+		case 'm':
+			opt.many = atoi(optarg);
+			break;
+		case 'p':
+			opt.pub_msgs = atoi(optarg);
+			break;
+		case 'R':
+			opt.recv_msgs = atoi(optarg);
+			break;
+		case 't':
+			opt.trace_msgs = atoi(optarg);
+			break;
+		case 'i':
+			opt.idle_socks = atoi(optarg);
+			break;
+		case 'I':
+			opt.idle_secs = atoi(optarg);
+			break;
+		case 'M':
+			opt.mem_socks = atoi(optarg);
+			break;
+		case 'K':
+			opt.idle_keepalives = optarg;
+			break;
+		case 'j':
+			opt.json = optarg;
+			break;
+		case 'k':
+			opt.clock = optarg;
+			break;
 		case 'q':
 			opt.rounds = 2;
 			opt.connects = 20;
@@ -1276,7 +1309,8 @@ int main(int argc, char **argv)
 			opt.idle_secs = 3;
 			opt.mem_socks = 20;
 			break;
-		default: usage(argv[0]);
+		default:
+			usage(argv[0]);
 		}
 	}
 	if (opt.rounds < 1 || opt.rounds > 64 || opt.connects < 1 ||
