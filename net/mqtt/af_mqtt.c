@@ -59,10 +59,15 @@ static int mqtt_wait_connect(struct mqtt_sock *msk, long timeo)
 	int err = 0;
 
 	/* Non-blocking: even an outcome already known is read through
-	 * poll() and SO_ERROR, as with TCP.
+	 * poll() and SO_ERROR, as with TCP.  A TCP handshake that already
+	 * finished (a local broker) gets its CONNECT from here rather than
+	 * from the work.
 	 */
-	if (!timeo)
+	if (!timeo) {
+		if (test_bit(MQTT_EV_PENDING, &msk->events))
+			mqtt_session_progress(msk);
 		return -EINPROGRESS;
+	}
 	add_wait_queue(sk_sleep(sk), &wait);
 	while (mqtt_state(sk) == MQTT_CONNECTING) {
 		if (!timeo) {
