@@ -19,9 +19,10 @@
  *
  * - References on the AF_MQTT sock: the socket file holds one until
  *   release; a queued mqtt_sock.work holds one (dropped by mqtt_work or
- *   by whoever cancels it); a pending connect timer holds one.  release
- *   first detaches the TCP callbacks and stops the timer under the lock,
- *   so that nothing can queue the work again, then cancels the work.
+ *   by whoever cancels it); the pending timer (connect deadline, then
+ *   keepalive) holds one.  release first detaches the TCP callbacks and
+ *   stops the timer under the lock, so that nothing can queue the work
+ *   again, then cancels the work.
  *
  * - The sock's proto holds a module reference until the last sk is freed,
  *   which can happen at the end of mqtt_work(); module exit destroys

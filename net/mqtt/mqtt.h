@@ -195,8 +195,9 @@ struct mqtt_config {
  *	comes (mqtt_kick_data)
  * @work: runs mqtt_session_progress() in process context; holds a
  *	reference on @sk while queued
- * @connect_timer: the connect deadline; holds a reference while pending
- * @keepalive_timer: PINGREQ and PINGRESP deadlines; likewise
+ * @timer: the connect deadline while CONNECTING, the PINGREQ and PINGRESP
+ *	deadlines while CONNECTED (one timer: the two never overlap); holds
+ *	a reference on @sk while pending
  * @saved_data_ready: the inner socket's callback, restored before release
  * @saved_state_change: likewise
  * @saved_write_space: likewise
@@ -207,46 +208,49 @@ struct mqtt_sock {
 	struct mqtt_config conf;
 	struct socket *tcp;
 	u8 *tx;
-	size_t tx_len;
-	size_t tx_off;
+	u32 tx_len;
+	u32 tx_off;
 	u8 rx[MQTT_CONNACK_SIZE];
-	unsigned int rx_len;
+	u32 rx_len;
 	struct mqtt_connack_info connack;
 	bool connack_valid;
+	bool tcp_fin;
 
+	/* Fields are ordered by concern, small ones last, to leave no holes:
+	 * the size of this struct is most of what a session adds to its TCP
+	 * socket.
+	 */
 	struct list_head txq;
-	u32 txq_bytes;
-	bool tx_stalled;
 	struct xarray flows;
+	struct list_head unreported;
+	u32 txq_bytes;
 	u32 next_pid;
 	u32 inflight;
 	u32 tx_seq;
-	struct list_head unreported;
 	u32 unreported_n;
+	bool tx_stalled;
 
 	struct list_head rxq;
+	struct mqtt_rx_msg *rx_msg;
+	struct xarray rx_qos2;
 	u32 rx_queued;
+	u32 rx_remlen;
+	u32 rx_got;
 	u8 rx_hdr[MQTT_FIXED_HDR_MAX];
 	u8 rx_hdr_len;
-	u32 rx_remlen;
-	bool rx_body;
-	u32 rx_got;
 	u8 rx_ctl[MQTT_SUBACK_REMLEN];
-	struct mqtt_rx_msg *rx_msg;
+	bool rx_body;
 	bool rx_blocked;
-	struct xarray rx_qos2;
 
-	bool tcp_fin;
 	unsigned long last_tx;
 	unsigned long ping_sent;
 	bool ping_outstanding;
 
-	unsigned long events;
 	atomic_t sync_users;
 	atomic_t rx_waiters;
+	unsigned long events;
 	struct work_struct work;
-	struct timer_list connect_timer;
-	struct timer_list keepalive_timer;
+	struct timer_list timer;
 
 	void (*saved_data_ready)(struct sock *sk);
 	void (*saved_state_change)(struct sock *sk);
@@ -332,9 +336,8 @@ void mqtt_rx_purge(struct mqtt_sock *msk, bool all);
 /* timers.c */
 void mqtt_timers_init(struct mqtt_sock *msk);
 void mqtt_connect_timer_start(struct mqtt_sock *msk);
-void mqtt_connect_timer_stop(struct mqtt_sock *msk);
 void mqtt_keepalive_start(struct mqtt_sock *msk);
-void mqtt_keepalive_stop(struct mqtt_sock *msk);
+void mqtt_timer_stop(struct mqtt_sock *msk);
 int mqtt_keepalive_check(struct mqtt_sock *msk);
 
 #endif /* _NET_MQTT_MQTT_H */

@@ -70,6 +70,7 @@ void mqtt_kick_data(struct mqtt_sock *msk, size_t unread)
 		return;
 	}
 	set_bit(MQTT_EV_PENDING, &msk->events);
+	/* Order the event before reading rx_waiters; see above. */
 	smp_mb__after_atomic();
 	if (!atomic_read(&msk->rx_waiters)) {
 		mqtt_kick(msk);
@@ -165,8 +166,7 @@ static void mqtt_teardown(struct mqtt_sock *msk, enum mqtt_state state,
 	struct sock *sk = &msk->sk;
 
 	mqtt_set_state(sk, state);
-	mqtt_connect_timer_stop(msk);
-	mqtt_keepalive_stop(msk);
+	mqtt_timer_stop(msk);
 	mqtt_tcp_close(msk, abort);
 	mqtt_connect_frame_free(msk);
 	if (sk->sk_socket)
@@ -192,7 +192,7 @@ static void mqtt_connect_done(struct mqtt_sock *msk)
 {
 	struct sock *sk = &msk->sk;
 
-	mqtt_connect_timer_stop(msk);
+	mqtt_timer_stop(msk);
 	mqtt_connect_frame_free(msk);
 	sk->sk_socket->state = SS_CONNECTED;
 	mqtt_set_state(sk, MQTT_CONNECTED);
@@ -303,7 +303,7 @@ void mqtt_session_fail(struct mqtt_sock *msk, int err)
 	smp_wmb();
 	mqtt_set_state(sk, MQTT_CLOSED);
 	sk->sk_shutdown = SHUTDOWN_MASK;
-	mqtt_keepalive_stop(msk);
+	mqtt_timer_stop(msk);
 	mqtt_tcp_close(msk, false);
 	mqtt_tx_purge(msk);
 	mqtt_rx_purge(msk, false);
@@ -469,7 +469,7 @@ static int mqtt_disconnect(struct mqtt_sock *msk)
 	err = mqtt_tx_queue(msk, pkt, mqtt_encode_empty(pkt,
 							MQTT_PKT_DISCONNECT));
 	msk->sk.sk_shutdown |= SEND_SHUTDOWN;
-	mqtt_keepalive_stop(msk);
+	mqtt_timer_stop(msk);
 	if (!err)
 		err = mqtt_tx_flush(msk);
 	if (!err)

@@ -9,15 +9,6 @@
 
 #include "mqtt.h"
 
-static void mqtt_connect_timer_fn(struct timer_list *t)
-{
-	struct mqtt_sock *msk = from_timer(msk, t, connect_timer);
-
-	set_bit(MQTT_EV_TIMEOUT, &msk->events);
-	mqtt_kick(msk);
-	sock_put(&msk->sk);
-}
-
 static unsigned long mqtt_keepalive_jiffies(const struct mqtt_sock *msk)
 {
 	return (unsigned long)msk->conf.keepalive * HZ;
@@ -40,32 +31,49 @@ static unsigned long mqtt_keepalive_due(const struct mqtt_sock *msk)
  * that reason it only moves itself; the work runs only when a PINGREQ is
  * due or the broker missed its deadline.
  */
-static void mqtt_keepalive_timer_fn(struct timer_list *t)
+static void mqtt_keepalive_timer(struct mqtt_sock *msk)
 {
-	struct mqtt_sock *msk = from_timer(msk, t, keepalive_timer);
 	struct sock *sk = &msk->sk;
 	unsigned long due = mqtt_keepalive_due(msk);
 
-	if (mqtt_state(sk) != MQTT_CONNECTED)
-		goto out;
 	if (time_before(jiffies, due)) {
-		sk_reset_timer(sk, &msk->keepalive_timer, due);
-		goto out;
+		sk_reset_timer(sk, &msk->timer, due);
+		return;
 	}
 	set_bit(MQTT_EV_KEEPALIVE, &msk->events);
 	mqtt_kick(msk);
-out:
-	sock_put(sk);
+}
+
+/* The connect deadline while CONNECTING, keepalive while CONNECTED.  The
+ * connect timer is stopped (synchronously) before keepalive first arms
+ * the timer, so a run for one never finds the other's deadline; a run
+ * that finds another state does nothing.
+ */
+static void mqtt_timer_fn(struct timer_list *t)
+{
+	struct mqtt_sock *msk = from_timer(msk, t, timer);
+
+	switch (mqtt_state(&msk->sk)) {
+	case MQTT_CONNECTING:
+		set_bit(MQTT_EV_TIMEOUT, &msk->events);
+		mqtt_kick(msk);
+		break;
+	case MQTT_CONNECTED:
+		mqtt_keepalive_timer(msk);
+		break;
+	default:
+		break;
+	}
+	sock_put(&msk->sk);
 }
 
 /**
- * mqtt_timers_init() - set up a new socket's timers
+ * mqtt_timers_init() - set up a new socket's timer
  * @msk: the socket
  */
 void mqtt_timers_init(struct mqtt_sock *msk)
 {
-	timer_setup(&msk->connect_timer, mqtt_connect_timer_fn, 0);
-	timer_setup(&msk->keepalive_timer, mqtt_keepalive_timer_fn, 0);
+	timer_setup(&msk->timer, mqtt_timer_fn, 0);
 }
 
 /**
@@ -79,20 +87,8 @@ void mqtt_keepalive_start(struct mqtt_sock *msk)
 {
 	msk->ping_outstanding = false;
 	if (msk->conf.keepalive)
-		sk_reset_timer(&msk->sk, &msk->keepalive_timer,
+		sk_reset_timer(&msk->sk, &msk->timer,
 			       mqtt_keepalive_due(msk));
-}
-
-/**
- * mqtt_keepalive_stop() - stop it, waiting for a running callback
- * @msk: the socket, locked, no longer CONNECTED or after DISCONNECT
- *
- * The callback re-arms itself only while CONNECTED; sk_stop_timer_sync()
- * also removes a timer it re-armed meanwhile.
- */
-void mqtt_keepalive_stop(struct mqtt_sock *msk)
-{
-	sk_stop_timer_sync(&msk->sk, &msk->keepalive_timer);
 }
 
 /**
@@ -122,7 +118,7 @@ int mqtt_keepalive_check(struct mqtt_sock *msk)
 	WRITE_ONCE(msk->ping_sent, now);
 	WRITE_ONCE(msk->ping_outstanding, true);
 rearm:
-	sk_reset_timer(&msk->sk, &msk->keepalive_timer, mqtt_keepalive_due(msk));
+	sk_reset_timer(&msk->sk, &msk->timer, mqtt_keepalive_due(msk));
 	return 0;
 }
 
@@ -132,18 +128,20 @@ rearm:
  */
 void mqtt_connect_timer_start(struct mqtt_sock *msk)
 {
-	sk_reset_timer(&msk->sk, &msk->connect_timer,
+	sk_reset_timer(&msk->sk, &msk->timer,
 		       jiffies + msecs_to_jiffies(msk->conf.connect_timeout_ms));
 }
 
 /**
- * mqtt_connect_timer_stop() - disarm it, waiting for a running callback
+ * mqtt_timer_stop() - disarm the timer, waiting for a running callback
  * @msk: the socket, locked
  *
  * The callback takes no lock, so waiting for it under the socket lock is
- * safe; afterwards it cannot kick the socket any more.
+ * safe.  It re-arms itself only while CONNECTED; sk_stop_timer_sync()
+ * also removes a timer it re-armed meanwhile.  Afterwards it cannot kick
+ * the socket any more.
  */
-void mqtt_connect_timer_stop(struct mqtt_sock *msk)
+void mqtt_timer_stop(struct mqtt_sock *msk)
 {
-	sk_stop_timer_sync(&msk->sk, &msk->connect_timer);
+	sk_stop_timer_sync(&msk->sk, &msk->timer);
 }
