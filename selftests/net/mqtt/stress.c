@@ -53,7 +53,8 @@
 /*
  * Bound on the 10,000 connect/close cycles: ~10 s under the normal
  * kernel, 100-120 s under the KASAN+lockdep kernel on an idle 2-core
- * host, and longer on a busy one.  Within the debug tier's 900 s per
+ * host, and longer on a busy one.  The harness's timeout of the test
+ * (480 s) is above it; both are within the debug tier's 900 s per
  * program.
  */
 #define CYCLE_BUDGET_MS		420000
@@ -943,7 +944,7 @@ static int cycles(void)
 	return v && atoi(v) > 0 ? atoi(v) : CYCLES;
 }
 
-TEST_F_TIMEOUT(slow, connect_close_cycles_no_leak, 170)
+TEST_F_TIMEOUT(slow, connect_close_cycles_no_leak, 480)
 {
 	struct autobroker *ab = ab_new();
 	struct usage base, now;
