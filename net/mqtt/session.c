@@ -177,9 +177,6 @@ static void mqtt_connect_failed(struct mqtt_sock *msk, int err)
 {
 	struct sock *sk = &msk->sk;
 
-	/* A peer that closed before CONNACK reset the session for us. */
-	if (err == -EPIPE)
-		err = -ECONNRESET;
 	/* The error before the state: see mqtt_poll(). */
 	WRITE_ONCE(sk->sk_err, -err);
 	/* Pairs with smp_rmb() in mqtt_poll(). */
@@ -287,9 +284,6 @@ void mqtt_session_fail(struct mqtt_sock *msk, int err)
 
 	if (mqtt_state(sk) != MQTT_CONNECTED)
 		return;
-	/* TCP's EPIPE on a send means the broker had closed. */
-	if (err == -EPIPE)
-		err = -ECONNRESET;
 	/* Reports of the lost messages first: once the end shows, they are
 	 * on the error queue.
 	 */

@@ -154,6 +154,23 @@ void mqtt_tcp_close(struct mqtt_sock *msk, bool abort)
 	sock_release(tcp);
 }
 
+/* TCP's EPIPE (a send after the broker closed, or a reset in
+ * CLOSE_WAIT) is, for the session, the broker resetting it; EPIPE stays
+ * what send() says after the session's own end or shutdown.
+ */
+static int mqtt_tcp_errno(int err)
+{
+	return err == -EPIPE ? -ECONNRESET : err;
+}
+
+/* What a send to TCP returned, as the session sees it. */
+static int mqtt_tcp_sent(struct mqtt_sock *msk, int n)
+{
+	if (n > 0)
+		WRITE_ONCE(msk->last_tx, jiffies);
+	return mqtt_tcp_errno(n);
+}
+
 /**
  * mqtt_tcp_send() - queue bytes on the TCP socket without blocking
  * @msk: the socket, locked, with a TCP socket
@@ -163,7 +180,8 @@ void mqtt_tcp_close(struct mqtt_sock *msk, bool abort)
  * @flags: 0, or MSG_MORE when more of the packet follows at once
  *
  * Return: bytes accepted (maybe fewer than @len), -EAGAIN when the send
- * buffer is full (a write-space event follows), else -errno.
+ * buffer is full (a write-space event follows), -ECONNRESET when the
+ * broker had closed, else -errno.
  */
 int mqtt_tcp_send(struct mqtt_sock *msk, struct kvec *vec, size_t nr,
 		  size_t len, int flags)
@@ -171,11 +189,9 @@ int mqtt_tcp_send(struct mqtt_sock *msk, struct kvec *vec, size_t nr,
 	struct msghdr msg = {
 		.msg_flags = MSG_DONTWAIT | MSG_NOSIGNAL | flags,
 	};
-	int n = kernel_sendmsg(msk->tcp, &msg, vec, nr, len);
 
-	if (n > 0)
-		WRITE_ONCE(msk->last_tx, jiffies);
-	return n;
+	return mqtt_tcp_sent(msk, kernel_sendmsg(msk->tcp, &msg, vec, nr,
+						 len));
 }
 
 /* The payload's part of mqtt_tcp_send_packet(), TCP socket locked. */
@@ -209,8 +225,8 @@ static int mqtt_tcp_send_payload(struct sock *tsk, struct iov_iter *iter)
  * through sock_sendmsg() instead.
  *
  * Return: the bytes TCP accepted, head first (maybe fewer than the
- * packet), -EAGAIN when it took none (a write-space event follows), else
- * -errno.
+ * packet), -EAGAIN when it took none (a write-space event follows),
+ * -ECONNRESET when the broker had closed, else -errno.
  */
 int mqtt_tcp_send_packet(struct mqtt_sock *msk, struct kvec *vec, size_t nr,
 			 size_t head, struct iov_iter *iter)
@@ -243,9 +259,7 @@ int mqtt_tcp_send_packet(struct mqtt_sock *msk, struct kvec *vec, size_t nr,
 		n += m;
 	else if (m < 0 && m != -EAGAIN)
 		n = m;
-	if (n > 0)
-		WRITE_ONCE(msk->last_tx, jiffies);
-	return n;
+	return mqtt_tcp_sent(msk, n);
 }
 
 /**
@@ -300,7 +314,8 @@ int mqtt_tcp_recv(struct mqtt_sock *msk, void *buf, size_t len)
 	struct msghdr msg = { .msg_flags = MSG_DONTWAIT };
 	struct kvec iov = { .iov_base = buf, .iov_len = len };
 
-	return kernel_recvmsg(msk->tcp, &msg, &iov, 1, len, MSG_DONTWAIT);
+	return mqtt_tcp_errno(kernel_recvmsg(msk->tcp, &msg, &iov, 1, len,
+					     MSG_DONTWAIT));
 }
 
 /**
@@ -319,7 +334,7 @@ int mqtt_tcp_status(struct mqtt_sock *msk)
 	case TCP_SYN_SENT:
 		return 1;
 	case TCP_CLOSE:
-		err = sock_error(tsk);
+		err = mqtt_tcp_errno(sock_error(tsk));
 		return err ? err : -ECONNRESET;
 	default:
 		return 0;
@@ -334,5 +349,5 @@ int mqtt_tcp_status(struct mqtt_sock *msk)
  */
 int mqtt_tcp_error(struct mqtt_sock *msk)
 {
-	return sock_error(msk->tcp->sk);
+	return mqtt_tcp_errno(sock_error(msk->tcp->sk));
 }

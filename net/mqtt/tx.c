@@ -552,9 +552,11 @@ static int mqtt_publish(struct mqtt_sock *msk, const struct mqtt_pub_args *a,
 fail:
 	if (flow)
 		mqtt_flow_free(msk, pid);
-	/* Part of the packet may be out: the stream cannot go on. */
+	/* Part of the packet may be out: the stream cannot go on.  This
+	 * send reports the session's error, once, as the next would.
+	 */
 	mqtt_session_fail(msk, n);
-	return n;
+	return sock_error(&msk->sk) ?: n;
 }
 
 /**
