@@ -577,8 +577,11 @@ int mqtt_sendmsg(struct socket *sock, struct msghdr *msg, size_t len)
 	long timeo;
 	int err;
 
+	/* sendmmsg() sets MSG_BATCH on all but its last message: a hint,
+	 * taken as one; each message is still one PUBLISH, pushed at once.
+	 */
 	if (msg->msg_flags & ~(MSG_DONTWAIT | MSG_NOSIGNAL | MSG_EOR |
-			       MSG_CMSG_COMPAT))
+			       MSG_BATCH | MSG_CMSG_COMPAT))
 		return -EOPNOTSUPP;
 
 	timeo = sock_sndtimeo(sk, msg->msg_flags & MSG_DONTWAIT);

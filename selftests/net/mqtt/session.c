@@ -1182,6 +1182,46 @@ TEST_F(session, supported_send_flags_accepted)
 	}
 }
 
+/* sendmmsg(): one PUBLISH per message (MSG_BATCH on all but the last). */
+TEST_F(session, sendmmsg_publishes_each_message)
+{
+	struct iovec iov[3] = {
+		{ .iov_base = "a", .iov_len = 1 },
+		{ .iov_base = "bc", .iov_len = 2 },
+		{ .iov_base = "def", .iov_len = 3 },
+	};
+	struct mmsghdr m[3];
+	unsigned int i;
+
+	memset(m, 0, sizeof(m));
+	for (i = 0; i < ARRAY_SIZE(m); i++) {
+		m[i].msg_hdr.msg_iov = &iov[i];
+		m[i].msg_hdr.msg_iovlen = 1;
+	}
+	set_str(_metadata, self->s.fd, MQTT_PUBLISH_TOPIC, "m", 1);
+	ASSERT_EQ(3, sendmmsg(self->s.fd, m, 3, MSG_NOSIGNAL))
+		TH_LOG("sendmmsg: %s", strerror(errno));
+	for (i = 0; i < ARRAY_SIZE(m); i++)
+		EXPECT_EQ(iov[i].iov_len, m[i].msg_len);
+	PEER_EXPECT(&self->s, PUBLISH, 4, 0x00, 0x01, 'm', 'a');
+	PEER_EXPECT(&self->s, PUBLISH, 5, 0x00, 0x01, 'm', 'b', 'c');
+	PEER_EXPECT(&self->s, PUBLISH, 6, 0x00, 0x01, 'm', 'd', 'e', 'f');
+}
+
+/*
+ * A payload the kernel cannot read fails with EFAULT before anything is
+ * sent: the session goes on, and the broker sees no part of that message.
+ */
+TEST_F(session, send_unreadable_payload_efault_session_goes_on)
+{
+	set_str(_metadata, self->s.fd, MQTT_PUBLISH_TOPIC, "e", 1);
+	ASSERT_EQ(-1, send(self->s.fd, (void *)16, 16, MSG_NOSIGNAL));
+	ASSERT_EQ(EFAULT, errno);
+	ASSERT_EQ(2, send(self->s.fd, "ok", 2, MSG_NOSIGNAL))
+		TH_LOG("send after EFAULT: %s", strerror(errno));
+	PEER_EXPECT(&self->s, PUBLISH, 5, 0x00, 0x01, 'e', 'o', 'k');
+}
+
 TEST_F(session, unsupported_send_flags_eopnotsupp)
 {
 	static const int flags[] = { MSG_OOB, MSG_MORE, MSG_PEEK,
