@@ -17,6 +17,18 @@
 
 #include "mqtt.h"
 
+/* Wake the system calls that will run progress themselves. */
+static void mqtt_wake_drivers(struct sock *sk)
+{
+	struct socket_wq *wq;
+
+	rcu_read_lock();
+	wq = rcu_dereference(sk->sk_wq);
+	if (skwq_has_sleeper(wq))
+		wake_up_interruptible_all(&wq->wait);
+	rcu_read_unlock();
+}
+
 /**
  * mqtt_kick() - note that the session has something to look at
  * @msk: the socket; any context, no lock needed
@@ -32,16 +44,10 @@ void mqtt_kick(struct mqtt_sock *msk)
 	struct sock *sk = &msk->sk;
 
 	set_bit(MQTT_EV_PENDING, &msk->events);
-	/* Order the event before reading MQTT_F_SYNC; see above. */
+	/* Order the event before reading sync_users; see above. */
 	smp_mb__after_atomic();
 	if (atomic_read(&msk->sync_users)) {
-		struct socket_wq *wq;
-
-		rcu_read_lock();
-		wq = rcu_dereference(sk->sk_wq);
-		if (skwq_has_sleeper(wq))
-			wake_up_interruptible_all(&wq->wait);
-		rcu_read_unlock();
+		mqtt_wake_drivers(sk);
 		return;
 	}
 	sock_hold(sk);
@@ -62,25 +68,16 @@ void mqtt_kick(struct mqtt_sock *msk)
  */
 void mqtt_kick_data(struct mqtt_sock *msk, size_t unread)
 {
-	struct sock *sk = &msk->sk;
-	struct socket_wq *wq;
-
-	if (unread <= MQTT_EMPTY_PKT_SIZE) {
-		mqtt_kick(msk);
-		return;
+	if (unread > MQTT_EMPTY_PKT_SIZE) {
+		set_bit(MQTT_EV_PENDING, &msk->events);
+		/* Order the event before reading rx_waiters; see above. */
+		smp_mb__after_atomic();
+		if (atomic_read(&msk->rx_waiters)) {
+			mqtt_wake_drivers(&msk->sk);
+			return;
+		}
 	}
-	set_bit(MQTT_EV_PENDING, &msk->events);
-	/* Order the event before reading rx_waiters; see above. */
-	smp_mb__after_atomic();
-	if (!atomic_read(&msk->rx_waiters)) {
-		mqtt_kick(msk);
-		return;
-	}
-	rcu_read_lock();
-	wq = rcu_dereference(sk->sk_wq);
-	if (skwq_has_sleeper(wq))
-		wake_up_interruptible_all(&wq->wait);
-	rcu_read_unlock();
+	mqtt_kick(msk);
 }
 
 /**
