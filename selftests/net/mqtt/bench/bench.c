@@ -305,6 +305,49 @@ void bench_client_id(const struct bench_ctx *ctx, unsigned int i,
 		 i);
 }
 
+int *bench_fds(int n)
+{
+	int *fds = malloc(n * sizeof(*fds));
+	int i;
+
+	if (fds)
+		for (i = 0; i < n; i++)
+			fds[i] = -1;
+	return fds;
+}
+
+void bench_close_fds(int *fds, int n, int (*close_fd)(int fd))
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (fds[i] >= 0)
+			close_fd(fds[i]);
+	free(fds);
+}
+
+int bench_hold(struct bench_ctx *ctx, int n,
+	       int (*open_session)(struct bench_ctx *ctx, unsigned int i),
+	       int (*close_fd)(int fd))
+{
+	int *fds = bench_fds(n), i, err = 0;
+
+	if (!fds)
+		return -ENOMEM;
+	bench_start(ctx);
+	for (i = 0; i < n; i++) {
+		fds[i] = open_session(ctx, i);
+		if (fds[i] < 0) {
+			err = fds[i];
+			goto out;
+		}
+	}
+	bench_stop(ctx);
+out:
+	bench_close_fds(fds, n, close_fd);
+	return err;
+}
+
 /* ---------------------------------------------------------- one run -- */
 
 enum figure { FIG_CONNECT, FIG_CONNECT_MANY, FIG_PUBLISH, FIG_RECEIVE,

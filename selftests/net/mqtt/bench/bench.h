@@ -122,6 +122,20 @@ int raw_publish(int fd, const char *topic, int qos, size_t len, int n);
 int raw_disconnect_close(int fd);
 int raw_nodelay(int fd);
 
+/* @n descriptors, all -1; NULL when out of memory. */
+int *bench_fds(int n);
+
+/* Close every descriptor of @fds that is open, with @close_fd; free it. */
+void bench_close_fds(int *fds, int n, int (*close_fd)(int fd));
+
+/*
+ * The memory figure for a client whose session is a descriptor:
+ * bench_start(), @open_session for 0..@n-1, bench_stop(), then close all.
+ */
+int bench_hold(struct bench_ctx *ctx, int n,
+	       int (*open_session)(struct bench_ctx *ctx, unsigned int i),
+	       int (*close_fd)(int fd));
+
 /* Start and stop the measured part of a run (see above). */
 void bench_start(struct bench_ctx *ctx);
 void bench_stop(struct bench_ctx *ctx);

@@ -79,27 +79,6 @@ static int afm_connect(struct bench_ctx *ctx, unsigned int i, int keepalive)
 	return fd;
 }
 
-static void afm_close_all(int *fds, int n)
-{
-	int i;
-
-	for (i = 0; i < n; i++)
-		if (fds[i] >= 0)
-			close(fds[i]);
-	free(fds);
-}
-
-static int *afm_fds(int n)
-{
-	int *fds = malloc(n * sizeof(*fds));
-	int i;
-
-	if (fds)
-		for (i = 0; i < n; i++)
-			fds[i] = -1;
-	return fds;
-}
-
 static int afm_connect_once(struct bench_ctx *ctx, unsigned int seq)
 {
 	int fd = afm_connect(ctx, seq, AFM_KEEPALIVE);
@@ -112,7 +91,7 @@ static int afm_connect_once(struct bench_ctx *ctx, unsigned int seq)
 static int afm_connect_many(struct bench_ctx *ctx, int n)
 {
 	struct epoll_event ev[64];
-	int *fds = afm_fds(n), ep, i, done = 0, started = 0, err = 0;
+	int *fds = bench_fds(n), ep, i, done = 0, started = 0, err = 0;
 
 	ep = epoll_create1(0);
 	if (!fds || ep < 0) {
@@ -169,7 +148,7 @@ out:
 	if (ep >= 0)
 		close(ep);
 	if (fds)
-		afm_close_all(fds, n);
+		bench_close_fds(fds, n, close);
 	return err;
 }
 
@@ -318,7 +297,7 @@ static int afm_alive(int fd)
 static int afm_idle(struct bench_ctx *ctx, int n, int keepalive, int secs)
 {
 	struct timespec ts = { .tv_sec = secs };
-	int *fds = afm_fds(n), i, err = 0;
+	int *fds = bench_fds(n), i, err = 0;
 
 	if (!fds)
 		return -ENOMEM;
@@ -341,28 +320,18 @@ static int afm_idle(struct bench_ctx *ctx, int n, int keepalive, int secs)
 		}
 	}
 out:
-	afm_close_all(fds, n);
+	bench_close_fds(fds, n, close);
 	return err;
+}
+
+static int afm_open(struct bench_ctx *ctx, unsigned int i)
+{
+	return afm_connect(ctx, i, AFM_KEEPALIVE);
 }
 
 static int afm_hold(struct bench_ctx *ctx, int n)
 {
-	int *fds = afm_fds(n), i, err = 0;
-
-	if (!fds)
-		return -ENOMEM;
-	bench_start(ctx);
-	for (i = 0; i < n; i++) {
-		fds[i] = afm_connect(ctx, i, AFM_KEEPALIVE);
-		if (fds[i] < 0) {
-			err = fds[i];
-			goto out;
-		}
-	}
-	bench_stop(ctx);
-out:
-	afm_close_all(fds, n);
-	return err;
+	return bench_hold(ctx, n, afm_open, close);
 }
 
 const struct bench_contender bench_af_mqtt = {

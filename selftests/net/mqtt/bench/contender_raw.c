@@ -207,27 +207,6 @@ int raw_disconnect_close(int fd)
 	return err;
 }
 
-static void raw_close_all(int *fds, int n)
-{
-	int i;
-
-	for (i = 0; i < n; i++)
-		if (fds[i] >= 0)
-			raw_disconnect_close(fds[i]);
-	free(fds);
-}
-
-static int *raw_fds(int n)
-{
-	int *fds = malloc(n * sizeof(*fds));
-	int i;
-
-	if (fds)
-		for (i = 0; i < n; i++)
-			fds[i] = -1;
-	return fds;
-}
-
 static int raw_connect_once(struct bench_ctx *ctx, unsigned int seq)
 {
 	int fd = raw_connect(ctx, seq, RAW_KEEPALIVE);
@@ -239,7 +218,7 @@ static int raw_connect_many(struct bench_ctx *ctx, int n)
 {
 	unsigned char pkt[160], ack[RAW_CONNACK_LEN];
 	struct epoll_event ev[64];
-	int *fds = raw_fds(n), ep, i, done = 0, started = 0, err = 0;
+	int *fds = bench_fds(n), ep, i, done = 0, started = 0, err = 0;
 
 	ep = epoll_create1(0);
 	if (!fds || ep < 0) {
@@ -325,7 +304,7 @@ out:
 	if (ep >= 0)
 		close(ep);
 	if (fds)
-		raw_close_all(fds, n);
+		bench_close_fds(fds, n, raw_disconnect_close);
 	return err;
 }
 
@@ -538,7 +517,7 @@ out:
 static int raw_idle(struct bench_ctx *ctx, int n, int keepalive, int secs)
 {
 	static const unsigned char ping[2] = { RAW_PINGREQ, 0 };
-	int *fds = raw_fds(n), ep = -1, i, err = 0;
+	int *fds = bench_fds(n), ep = -1, i, err = 0;
 	uint64_t end, next;
 
 	if (!fds)
@@ -604,28 +583,18 @@ static int raw_idle(struct bench_ctx *ctx, int n, int keepalive, int secs)
 out:
 	if (ep >= 0)
 		close(ep);
-	raw_close_all(fds, n);
+	bench_close_fds(fds, n, raw_disconnect_close);
 	return err;
+}
+
+static int raw_open(struct bench_ctx *ctx, unsigned int i)
+{
+	return raw_connect(ctx, i, RAW_KEEPALIVE);
 }
 
 static int raw_hold(struct bench_ctx *ctx, int n)
 {
-	int *fds = raw_fds(n), i, err = 0;
-
-	if (!fds)
-		return -ENOMEM;
-	bench_start(ctx);
-	for (i = 0; i < n; i++) {
-		fds[i] = raw_connect(ctx, i, RAW_KEEPALIVE);
-		if (fds[i] < 0) {
-			err = fds[i];
-			goto out;
-		}
-	}
-	bench_stop(ctx);
-out:
-	raw_close_all(fds, n);
-	return err;
+	return bench_hold(ctx, n, raw_open, raw_disconnect_close);
 }
 
 const struct bench_contender bench_raw = {
