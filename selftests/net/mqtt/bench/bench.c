@@ -397,30 +397,36 @@ static uint64_t tv_ns(const struct timeval *tv)
 	return tv->tv_sec * 1000000000ull + tv->tv_usec * 1000ull;
 }
 
-static int write_all(int fd, const void *buf, size_t len)
+int bench_write_all(int fd, const void *buf, size_t len)
 {
 	const char *p = buf;
 
 	while (len) {
 		ssize_t w = write(fd, p, len);
 
-		if (w <= 0)
+		if (w <= 0) {
+			if (!w)
+				errno = EIO;
 			return -1;
+		}
 		p += w;
 		len -= w;
 	}
 	return 0;
 }
 
-static int read_all(int fd, void *buf, size_t len)
+int bench_read_all(int fd, void *buf, size_t len)
 {
 	char *p = buf;
 
 	while (len) {
 		ssize_t r = read(fd, p, len);
 
-		if (r <= 0)
+		if (r <= 0) {
+			if (!r)
+				errno = ECONNRESET;
 			return -1;
+		}
 		p += r;
 		len -= r;
 	}
@@ -475,9 +481,11 @@ static void child_body(const struct bench_contender *c,
 		r.rc = c->idle(&ctx, s->n, s->keepalive, opt.idle_secs);
 		break;
 	case FIG_MEMORY:
-		if (write_all(open(CGROUP_BENCH "/cgroup.procs", O_WRONLY),
-			      "0", 1))
+		i = open(CGROUP_BENCH "/cgroup.procs", O_WRONLY);
+		if (i < 0 || bench_write_all(i, "0", 1))
 			fprintf(stderr, "bench: no memory cgroup\n");
+		if (i >= 0)
+			close(i);
 		ctx.measure_memory = 1;
 		r.rc = c->hold(&ctx, s->n);
 		break;
@@ -500,8 +508,8 @@ static void child_body(const struct bench_contender *c,
 		r.slab_bytes = slab_delta(r.slab_top, r.slab_top_bytes);
 	memcpy(r.mem0, ctx.mem0, sizeof(r.mem0));
 	memcpy(r.mem1, ctx.mem1, sizeof(r.mem1));
-	if (write_all(out_fd, &r, sizeof(r)) ||
-	    (r.nsamples && write_all(out_fd, samples,
+	if (bench_write_all(out_fd, &r, sizeof(r)) ||
+	    (r.nsamples && bench_write_all(out_fd, samples,
 				     r.nsamples * sizeof(*samples))))
 		_exit(2);
 	_exit(0);
@@ -636,12 +644,12 @@ static int run_one(const struct bench_contender *c, const struct run_spec *s,
 			return -ECHILD;
 		syscalls = count_syscalls(pid, pub, &pst);
 	}
-	ok = !read_all(out[0], r, sizeof(*r));
+	ok = !bench_read_all(out[0], r, sizeof(*r));
 	r->syscalls = syscalls;
 	r->samples = NULL;
 	if (ok && r->nsamples > 0 && r->nsamples <= MAX_SAMPLES) {
 		r->samples = calloc(r->nsamples, sizeof(*r->samples));
-		ok = r->samples && !read_all(out[0], r->samples,
+		ok = r->samples && !bench_read_all(out[0], r->samples,
 					     r->nsamples * sizeof(*r->samples));
 	}
 	close(out[0]);

@@ -122,6 +122,10 @@ int raw_publish(int fd, const char *topic, int qos, size_t len, int n);
 int raw_disconnect_close(int fd);
 int raw_nodelay(int fd);
 
+/* All of @len, or -1 with errno set (ECONNRESET at end of file). */
+int bench_write_all(int fd, const void *buf, size_t len);
+int bench_read_all(int fd, void *buf, size_t len);
+
 /* @n descriptors, all -1; NULL when out of memory. */
 int *bench_fds(int n);
 

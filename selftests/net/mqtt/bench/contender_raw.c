@@ -117,35 +117,12 @@ static size_t raw_connect_packet(struct bench_ctx *ctx, unsigned int i,
 
 static int raw_write(int fd, const void *buf, size_t len)
 {
-	const char *p = buf;
-
-	while (len) {
-		ssize_t w = write(fd, p, len);
-
-		if (w < 0)
-			return raw_fail("write");
-		p += w;
-		len -= w;
-	}
-	return 0;
+	return bench_write_all(fd, buf, len) ? raw_fail("write") : 0;
 }
 
 static int raw_read_full(int fd, void *buf, size_t len)
 {
-	char *p = buf;
-
-	while (len) {
-		ssize_t r = read(fd, p, len);
-
-		if (r <= 0) {
-			if (!r)
-				errno = ECONNRESET;
-			return raw_fail("read");
-		}
-		p += r;
-		len -= r;
-	}
-	return 0;
+	return bench_read_all(fd, buf, len) ? raw_fail("read") : 0;
 }
 
 static int raw_check_connack(const unsigned char *p)
