@@ -268,9 +268,6 @@ static int mqtt_create(struct net *net, struct socket *sock, int protocol,
 	mqtt_config_init(&msk->conf);
 	INIT_LIST_HEAD(&msk->txq);
 	INIT_LIST_HEAD(&msk->rxq);
-	INIT_LIST_HEAD(&msk->unreported);
-	xa_init_flags(&msk->flows, XA_FLAGS_ALLOC1);
-	xa_init(&msk->rx_qos2);
 	INIT_WORK(&msk->work, mqtt_work);
 	mqtt_timers_init(msk);
 	return 0;
@@ -289,6 +286,9 @@ static int __init mqtt_init(void)
 		pr_err("family %d out of range\n", family);
 		return -EINVAL;
 	}
+	err = mqtt_transport_init();
+	if (err)
+		return err;
 	mqtt_wq = alloc_workqueue("mqtt", 0, 0);
 	if (!mqtt_wq)
 		return -ENOMEM;

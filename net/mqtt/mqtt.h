@@ -79,6 +79,26 @@ struct mqtt_flow {
 };
 
 /**
+ * struct mqtt_ids - packet identifiers in use, allocated on first use
+ * @out: outgoing identifier -> struct mqtt_flow
+ * @in_qos2: identifiers of incoming QoS 2 PUBLISHes awaiting PUBREL
+ * @unreported: flows done whose report found the error queue full
+ * @next_pid: where xa_alloc_cyclic() looks next in @out
+ * @tx_seq: delivery report number of the next QoS 1/2 PUBLISH
+ *
+ * Only QoS 1/2 and (un)subscribing use identifiers: a session that never
+ * does, such as an idle one, does without.  Socket lock; freed with the
+ * socket.
+ */
+struct mqtt_ids {
+	struct xarray out;
+	struct xarray in_qos2;
+	struct list_head unreported;
+	u32 next_pid;
+	u32 tx_seq;
+};
+
+/**
  * struct mqtt_rx_msg - a received PUBLISH waiting for recvmsg
  * @list: link in mqtt_sock.rxq
  * @pub: where topic and payload are in @body
@@ -98,6 +118,7 @@ struct mqtt_rx_msg {
  * @len: bytes in @data
  * @off: bytes of @data already sent
  * @room: size of @data
+ * @secret: holds the CONNECT, alone: zeroed when freed (the password)
  * @data: whole packets, or the rest of one partly sent
  */
 struct mqtt_txbuf {
@@ -105,19 +126,29 @@ struct mqtt_txbuf {
 	u32 len;
 	u32 off;
 	u32 room;
+	bool secret;
 	u8 data[];
 };
 
 /**
  * struct mqtt_bytes - a configured string or binary option
- * @data: kvmalloc'ed bytes, NULL when unset (a set empty value is
- *	ZERO_SIZE_PTR)
  * @len: byte count, at most %MQTT_MAX_FIELD_LEN
+ * @data: the bytes
+ *
+ * One allocation per value; struct mqtt_config holds a pointer to it,
+ * NULL while the option is unset (a set empty value has @len 0).
  */
 struct mqtt_bytes {
-	u8 *data;
 	u32 len;
+	u8 data[];
 };
+
+/* A configured value as a codec field: absent when unset. */
+static inline struct mqtt_field mqtt_bytes_field(const struct mqtt_bytes *b)
+{
+	return b ? (struct mqtt_field){ b->data, b->len } :
+		   (struct mqtt_field){};
+}
 
 /**
  * struct mqtt_config - what setsockopt(SOL_MQTT) configures
@@ -127,12 +158,12 @@ struct mqtt_bytes {
  * freed.
  */
 struct mqtt_config {
-	struct mqtt_bytes client_id;
-	struct mqtt_bytes username;
-	struct mqtt_bytes password;
-	struct mqtt_bytes will_topic;
-	struct mqtt_bytes will_message;
-	struct mqtt_bytes publish_topic;
+	struct mqtt_bytes *client_id;
+	struct mqtt_bytes *username;
+	struct mqtt_bytes *password;
+	struct mqtt_bytes *will_topic;
+	struct mqtt_bytes *will_message;
+	struct mqtt_bytes *publish_topic;
 	u32 connect_timeout_ms;
 	u32 ack_timeout_ms;
 	u32 recv_max;
@@ -149,32 +180,29 @@ struct mqtt_config {
 
 /**
  * struct mqtt_sock - an AF_MQTT socket
- * @sk: the socket; first, so that sk and mqtt_sock convert by cast
+ * @sk: the socket; first, so that sk and mqtt_sock convert by cast.  Its
+ *	sk_timer is the session's one timer: the connect deadline while
+ *	CONNECTING, the PINGREQ and PINGRESP deadlines while CONNECTED (the
+ *	two never overlap); it holds a reference on @sk while pending
  * @conf: options (socket lock)
  * @tcp: the inner TCP socket to the broker, present in CONNECTING and
  *	CONNECTED (socket lock)
- * @tx: the CONNECT frame until TCP took all of it; kvfree_sensitive'd
- *	because it holds the password (socket lock)
- * @tx_len: size of @tx (socket lock)
- * @tx_off: bytes of @tx already sent (socket lock)
- * @rx: the CONNACK as it arrives (socket lock)
- * @rx_len: bytes of @rx received (socket lock)
  * @connack: the broker's CONNACK, valid when @connack_valid (socket lock)
  * @connack_valid: a CONNACK arrived on the last connect (socket lock)
- * @txq: struct mqtt_txbuf list, in wire order (socket lock)
+ * @txq: struct mqtt_txbuf list, in wire order; while CONNECTING, the
+ *	CONNECT until TCP took all of it (socket lock)
  * @txq_bytes: unsent bytes in @txq; read locklessly by poll
  * @tx_stalled: @txq waited for TCP with the lock released, so a sender
  *	may be waiting for it to empty (socket lock)
- * @flows: outgoing packet identifier -> struct mqtt_flow (socket lock)
- * @next_pid: where xa_alloc_cyclic() looks next (socket lock)
- * @inflight: PUBLISH flows in @flows, the send window's use; read
+ * @ids: packet identifiers in use, NULL until first needed (socket lock)
+ * @inflight: PUBLISH flows in @ids, the send window's use; read
  *	locklessly by poll
- * @tx_seq: delivery report number of the next QoS 1/2 PUBLISH
- * @unreported: flows done whose report found the error queue full
- * @unreported_n: their number; they keep their window slots
+ * @unreported_n: flows on @ids->unreported; they keep their window
+ *	slots; read locklessly by poll
  * @rxq: struct mqtt_rx_msg list for recvmsg (socket lock)
  * @rx_queued: bytes charged by @rxq; read locklessly by poll
- * @rx_hdr: fixed header of the packet being received (socket lock)
+ * @rx_hdr: fixed header of the packet being received; while CONNECTING,
+ *	the CONNACK as it arrives (socket lock)
  * @rx_hdr_len: bytes in @rx_hdr (socket lock)
  * @rx_remlen: its Remaining Length, once @rx_hdr is complete
  * @rx_body: @rx_hdr is complete; the body is being received
@@ -182,7 +210,6 @@ struct mqtt_config {
  * @rx_ctl: body of a packet other than PUBLISH
  * @rx_msg: body of the PUBLISH being received
  * @rx_blocked: receiving stopped for lack of budget (back-pressure)
- * @rx_qos2: identifiers of incoming QoS 2 PUBLISHes awaiting PUBREL
  * @tcp_fin: TCP's sending side was shut after DISCONNECT (socket lock)
  * @last_tx: jiffies when bytes last went to TCP; read by the keepalive
  *	timer
@@ -195,23 +222,12 @@ struct mqtt_config {
  *	comes (mqtt_kick_data)
  * @work: runs mqtt_session_progress() in process context; holds a
  *	reference on @sk while queued
- * @timer: the connect deadline while CONNECTING, the PINGREQ and PINGRESP
- *	deadlines while CONNECTED (one timer: the two never overlap); holds
- *	a reference on @sk while pending
- * @saved_data_ready: the inner socket's callback, restored before release
- * @saved_state_change: likewise
- * @saved_write_space: likewise
  */
 struct mqtt_sock {
 	struct sock sk;
 
 	struct mqtt_config conf;
 	struct socket *tcp;
-	u8 *tx;
-	u32 tx_len;
-	u32 tx_off;
-	u8 rx[MQTT_CONNACK_SIZE];
-	u32 rx_len;
 	struct mqtt_connack_info connack;
 	bool connack_valid;
 	bool tcp_fin;
@@ -221,18 +237,14 @@ struct mqtt_sock {
 	 * socket.
 	 */
 	struct list_head txq;
-	struct xarray flows;
-	struct list_head unreported;
+	struct mqtt_ids *ids;
 	u32 txq_bytes;
-	u32 next_pid;
 	u32 inflight;
-	u32 tx_seq;
 	u32 unreported_n;
 	bool tx_stalled;
 
 	struct list_head rxq;
 	struct mqtt_rx_msg *rx_msg;
-	struct xarray rx_qos2;
 	u32 rx_queued;
 	u32 rx_remlen;
 	u32 rx_got;
@@ -250,11 +262,6 @@ struct mqtt_sock {
 	atomic_t rx_waiters;
 	unsigned long events;
 	struct work_struct work;
-	struct timer_list timer;
-
-	void (*saved_data_ready)(struct sock *sk);
-	void (*saved_state_change)(struct sock *sk);
-	void (*saved_write_space)(struct sock *sk);
 };
 
 static inline struct mqtt_sock *mqtt_sk(const struct sock *sk)
@@ -284,6 +291,7 @@ int mqtt_getsockopt(struct socket *sock, int level, int optname,
 		    char __user *optval, int __user *optlen);
 
 /* transport.c */
+int __init mqtt_transport_init(void);
 int mqtt_tcp_open(struct mqtt_sock *msk, struct sockaddr *addr, int addrlen);
 void mqtt_tcp_close(struct mqtt_sock *msk, bool abort);
 int mqtt_tcp_send(struct mqtt_sock *msk, struct kvec *vec, size_t nr,
@@ -317,8 +325,11 @@ int mqtt_subscribe(struct mqtt_sock *msk, int optname, sockptr_t optval,
 int mqtt_sendmsg(struct socket *sock, struct msghdr *msg, size_t len);
 bool mqtt_tx_ready(const struct mqtt_sock *msk);
 int mqtt_tx_queue(struct mqtt_sock *msk, const void *buf, size_t len);
+u8 *mqtt_tx_queue_secret(struct mqtt_sock *msk, size_t len);
 int mqtt_tx_flush(struct mqtt_sock *msk);
 void mqtt_tx_purge(struct mqtt_sock *msk);
+struct mqtt_ids *mqtt_ids_get(struct mqtt_sock *msk);
+void mqtt_ids_free(struct mqtt_sock *msk);
 int mqtt_flow_alloc(struct mqtt_sock *msk, enum mqtt_flow_kind kind,
 		    struct mqtt_flow **flowp);
 void mqtt_flow_free(struct mqtt_sock *msk, u16 pid);

@@ -84,6 +84,7 @@ static int mqtt_rx_publish(struct mqtt_sock *msk)
 {
 	struct mqtt_rx_msg *m = msk->rx_msg;
 	struct mqtt_publish_info *pub = &m->pub;
+	struct mqtt_ids *ids;
 	int err;
 
 	msk->rx_msg = NULL;
@@ -96,14 +97,18 @@ static int mqtt_rx_publish(struct mqtt_sock *msk)
 		err = mqtt_tx_ack(msk, MQTT_PKT_PUBACK, pub->pid);
 		break;
 	case 2:
+		ids = mqtt_ids_get(msk);
+		err = -ENOMEM;
+		if (!ids)
+			break;
 		/* Still awaiting PUBREL: a resend, delivered once already. */
-		if (xa_load(&msk->rx_qos2, pub->pid)) {
+		if (xa_load(&ids->in_qos2, pub->pid)) {
 			u16 pid = pub->pid;
 
 			kvfree(m);
 			return mqtt_tx_ack(msk, MQTT_PKT_PUBREC, pid);
 		}
-		err = xa_insert(&msk->rx_qos2, pub->pid, xa_mk_value(1),
+		err = xa_insert(&ids->in_qos2, pub->pid, xa_mk_value(1),
 				GFP_KERNEL_ACCOUNT);
 		if (!err)
 			err = mqtt_tx_ack(msk, MQTT_PKT_PUBREC, pub->pid);
@@ -135,18 +140,20 @@ static void mqtt_rx_sub_done(struct mqtt_sock *msk, struct mqtt_flow *flow,
 /* An acknowledgment: it must match a flow waiting for it [MQTT-4.8.0-1]. */
 static int mqtt_rx_ack(struct mqtt_sock *msk, u8 type)
 {
+	struct mqtt_ids *ids = msk->ids;
 	struct mqtt_flow *flow;
 	u16 pid;
 	u8 code;
 
 	if (mqtt_decode_ack(msk->rx_ctl, MQTT_ACK_REMLEN, &pid))
 		return -EPROTO;
-	flow = xa_load(&msk->flows, pid);
+	flow = ids ? xa_load(&ids->out, pid) : NULL;
 
 	switch (type) {
 	case MQTT_PKT_PUBREL:
 		/* Unknown ids come from a resumed session: answer anyway. */
-		xa_erase(&msk->rx_qos2, pid);
+		if (ids)
+			xa_erase(&ids->in_qos2, pid);
 		return mqtt_tx_ack(msk, MQTT_PKT_PUBCOMP, pid);
 	case MQTT_PKT_PUBACK:
 		if (!flow || flow->kind != MQTT_FLOW_PUBACK)
@@ -312,7 +319,8 @@ void mqtt_rx_purge(struct mqtt_sock *msk, bool all)
 	msk->rx_msg = NULL;
 	msk->rx_hdr_len = 0;
 	msk->rx_body = false;
-	xa_destroy(&msk->rx_qos2);
+	if (msk->ids)
+		xa_destroy(&msk->ids->in_qos2);
 	if (!all)
 		return;
 	list_for_each_entry_safe(m, tmp, &msk->rxq, list) {

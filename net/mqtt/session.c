@@ -148,14 +148,6 @@ static int mqtt_connack_errno(u8 code)
 /* The low seven bits of an exit code name the signal that ended a task. */
 #define MQTT_EXIT_SIGNAL_MASK	0x7f
 
-static void mqtt_connect_frame_free(struct mqtt_sock *msk)
-{
-	kvfree_sensitive(msk->tx, msk->tx_len);
-	msk->tx = NULL;
-	msk->tx_len = 0;
-	msk->tx_off = 0;
-}
-
 /* The connection ends: everything it holds goes; @state follows. */
 static void mqtt_teardown(struct mqtt_sock *msk, enum mqtt_state state,
 			  bool abort)
@@ -165,7 +157,8 @@ static void mqtt_teardown(struct mqtt_sock *msk, enum mqtt_state state,
 	mqtt_set_state(sk, state);
 	mqtt_timer_stop(msk);
 	mqtt_tcp_close(msk, abort);
-	mqtt_connect_frame_free(msk);
+	/* The CONNECT of a handshake cut short among what goes. */
+	mqtt_tx_purge(msk);
 	if (sk->sk_socket)
 		sk->sk_socket->state = SS_UNCONNECTED;
 }
@@ -187,49 +180,36 @@ static void mqtt_connect_done(struct mqtt_sock *msk)
 	struct sock *sk = &msk->sk;
 
 	mqtt_timer_stop(msk);
-	mqtt_connect_frame_free(msk);
+	/* The session's receiving starts after the CONNACK. */
+	msk->rx_hdr_len = 0;
 	sk->sk_socket->state = SS_CONNECTED;
 	mqtt_set_state(sk, MQTT_CONNECTED);
 	mqtt_keepalive_start(msk);
 	sk->sk_state_change(sk);
 }
 
-/* Send what is left of CONNECT: 0 when all went, -EAGAIN to wait. */
-static int mqtt_connect_send(struct mqtt_sock *msk)
-{
-	while (msk->tx_off < msk->tx_len) {
-		struct kvec v = {
-			.iov_base = msk->tx + msk->tx_off,
-			.iov_len = msk->tx_len - msk->tx_off,
-		};
-		int n = mqtt_tcp_send(msk, &v, 1, v.iov_len, 0);
-
-		if (n < 0)
-			return n;
-		msk->tx_off += n;
-	}
-	mqtt_connect_frame_free(msk);
-	return 0;
-}
-
-/* Read the CONNACK, never more: bytes after it belong to the session.
+/* Read the CONNACK into rx_hdr, never more: bytes after it belong to the
+ * session.
  * Return: 0 with @msk->connack filled, -EAGAIN to wait, else -errno.
  */
 static int mqtt_rx_connack(struct mqtt_sock *msk)
 {
+	BUILD_BUG_ON(sizeof(msk->rx_hdr) < MQTT_CONNACK_SIZE);
+
 	for (;;) {
 		int n, err;
 
-		err = mqtt_decode_connack(msk->rx, msk->rx_len, &msk->connack);
+		err = mqtt_decode_connack(msk->rx_hdr, msk->rx_hdr_len,
+					  &msk->connack);
 		if (err != -EAGAIN)
 			return err;
-		n = mqtt_tcp_recv(msk, msk->rx + msk->rx_len,
-				  sizeof(msk->rx) - msk->rx_len);
+		n = mqtt_tcp_recv(msk, msk->rx_hdr + msk->rx_hdr_len,
+				  MQTT_CONNACK_SIZE - msk->rx_hdr_len);
 		if (n < 0)
 			return n;
 		if (!n)		/* The broker closed before answering. */
 			return -ECONNRESET;
-		msk->rx_len += n;
+		msk->rx_hdr_len += n;
 	}
 }
 
@@ -243,7 +223,8 @@ static int mqtt_handshake(struct mqtt_sock *msk)
 	err = mqtt_tcp_status(msk);
 	if (err)
 		return err > 0 ? 0 : err;
-	err = mqtt_connect_send(msk);
+	/* The CONNECT is all that is queued until the CONNACK. */
+	err = mqtt_tx_flush(msk);
 	if (!err)
 		err = mqtt_rx_connack(msk);
 	if (err == -EAGAIN)
@@ -378,33 +359,30 @@ static int mqtt_build_connect(struct mqtt_sock *msk)
 {
 	const struct mqtt_config *c = &msk->conf;
 	struct mqtt_connect_params p = {
-		.client_id = { c->client_id.data, c->client_id.len },
-		.will_topic = { c->will_topic.data, c->will_topic.len },
-		.will_message = { c->will_message.data, c->will_message.len },
-		.username = { c->username.data, c->username.len },
-		.password = { c->password.data, c->password.len },
+		.client_id = mqtt_bytes_field(c->client_id),
+		.will_topic = mqtt_bytes_field(c->will_topic),
+		.will_message = mqtt_bytes_field(c->will_message),
+		.username = mqtt_bytes_field(c->username),
+		.password = mqtt_bytes_field(c->password),
 		.keepalive = c->keepalive,
 		.level = c->level,
 		.will_qos = c->will_qos,
 		.will_retain = c->will_retain,
 		.clean_session = c->clean_session,
 	};
+	u8 *frame;
 
 	/* The broker assigns an identifier only to a clean session. */
-	if (!c->client_id.len && !c->clean_session)
+	if (!p.client_id.len && !c->clean_session)
 		return -EINVAL;
 	/* No password without a user name [MQTT-3.1.2-22]. */
-	if (c->password.data && !c->username.data)
+	if (c->password && !c->username)
 		return -EINVAL;
 
-	msk->tx_len = mqtt_connect_size(&p);
-	msk->tx = kvmalloc(msk->tx_len, GFP_KERNEL_ACCOUNT);
-	if (!msk->tx) {
-		msk->tx_len = 0;
+	frame = mqtt_tx_queue_secret(msk, mqtt_connect_size(&p));
+	if (!frame)
 		return -ENOMEM;
-	}
-	mqtt_encode_connect(msk->tx, &p);
-	msk->tx_off = 0;
+	mqtt_encode_connect(frame, &p);
 	return 0;
 }
 
@@ -428,7 +406,7 @@ int mqtt_session_connect(struct mqtt_sock *msk, struct sockaddr *addr,
 
 	WRITE_ONCE(sk->sk_err, 0);
 	msk->connack_valid = false;
-	msk->rx_len = 0;
+	msk->rx_hdr_len = 0;
 	clear_bit(MQTT_EV_TIMEOUT, &msk->events);
 	clear_bit(MQTT_EV_KEEPALIVE, &msk->events);
 
@@ -437,7 +415,7 @@ int mqtt_session_connect(struct mqtt_sock *msk, struct sockaddr *addr,
 		return err;
 	err = mqtt_tcp_open(msk, addr, addrlen);
 	if (err) {
-		mqtt_connect_frame_free(msk);
+		mqtt_tx_purge(msk);
 		return err;
 	}
 	sk->sk_socket->state = SS_CONNECTING;
@@ -554,15 +532,9 @@ void mqtt_session_release(struct mqtt_sock *msk)
  */
 void mqtt_session_destroy(struct mqtt_sock *msk)
 {
-	struct mqtt_flow *flow;
-	unsigned long pid;
-
 	mqtt_tx_purge(msk);
 	mqtt_rx_purge(msk, true);
-	xa_for_each(&msk->flows, pid, flow)
-		kfree(flow);
-	xa_destroy(&msk->flows);
-	mqtt_connect_frame_free(msk);
+	mqtt_ids_free(msk);
 	mqtt_config_free(&msk->conf);
 }
 

@@ -62,8 +62,8 @@ static bool mqtt_is_int_opt(int optname)
 	       mqtt_int_range[optname].max;
 }
 
-static struct mqtt_bytes *mqtt_bytes_opt(struct mqtt_config *c, int optname,
-					 enum mqtt_field_kind *kind)
+static struct mqtt_bytes **mqtt_bytes_opt(struct mqtt_config *c, int optname,
+					  enum mqtt_field_kind *kind)
 {
 	switch (optname) {
 	case MQTT_CLIENT_ID:
@@ -89,12 +89,14 @@ static struct mqtt_bytes *mqtt_bytes_opt(struct mqtt_config *c, int optname,
 	}
 }
 
-static void mqtt_bytes_free(struct mqtt_bytes *b)
+static void mqtt_bytes_free(struct mqtt_bytes **field)
 {
+	struct mqtt_bytes *b = *field;
+
 	/* Cheap enough to do for every field; the password needs it. */
-	kvfree_sensitive(b->data, b->len);
-	b->data = NULL;
-	b->len = 0;
+	if (b)
+		kvfree_sensitive(b, struct_size(b, data, b->len));
+	*field = NULL;
 }
 
 static bool mqtt_bytes_valid(enum mqtt_field_kind kind, const u8 *s, u32 len)
@@ -109,22 +111,23 @@ static bool mqtt_bytes_valid(enum mqtt_field_kind kind, const u8 *s, u32 len)
 	}
 }
 
-static int mqtt_set_bytes(struct mqtt_bytes *field, enum mqtt_field_kind kind,
-			  sockptr_t optval, unsigned int optlen)
+static int mqtt_set_bytes(struct mqtt_bytes **field,
+			  enum mqtt_field_kind kind, sockptr_t optval,
+			  unsigned int optlen)
 {
-	struct mqtt_bytes new = { .len = optlen };
+	struct mqtt_bytes *new;
 
 	if (optlen > MQTT_MAX_FIELD_LEN)
 		return -EINVAL;
-	/* An empty value is set too: ZERO_SIZE_PTR, not NULL. */
-	new.data = kvmalloc(optlen, GFP_KERNEL_ACCOUNT);
-	if (!new.data)
+	new = kvmalloc(struct_size(new, data, optlen), GFP_KERNEL_ACCOUNT);
+	if (!new)
 		return -ENOMEM;
-	if (copy_from_sockptr(new.data, optval, optlen)) {
+	new->len = optlen;
+	if (copy_from_sockptr(new->data, optval, optlen)) {
 		mqtt_bytes_free(&new);
 		return -EFAULT;
 	}
-	if (!mqtt_bytes_valid(kind, new.data, new.len)) {
+	if (!mqtt_bytes_valid(kind, new->data, new->len)) {
 		mqtt_bytes_free(&new);
 		return -EINVAL;
 	}
@@ -242,7 +245,7 @@ static int mqtt_setsockopt_locked(struct mqtt_sock *msk, int optname,
 {
 	struct mqtt_config *c = &msk->conf;
 	enum mqtt_field_kind kind;
-	struct mqtt_bytes *field;
+	struct mqtt_bytes **field;
 	int val;
 
 	if (mqtt_is_connect_opt(optname) &&
@@ -309,18 +312,19 @@ static int mqtt_getsockopt_locked(struct mqtt_sock *msk, int optname,
 {
 	struct mqtt_connack connack = {};
 	enum mqtt_field_kind kind;
-	struct mqtt_bytes *field;
+	struct mqtt_bytes **field, *b;
 	int val;
 
 	field = mqtt_bytes_opt(&msk->conf, optname, &kind);
 	if (field) {
 		if (kind == MQTT_KIND_SECRET)
 			return -EOPNOTSUPP;
-		if (put_user(field->len, optlen))
+		b = *field;
+		if (put_user(b ? b->len : 0, optlen))
 			return -EFAULT;
-		if ((u32)len < field->len)
+		if (b && (u32)len < b->len)
 			return -ERANGE;
-		if (copy_to_user(optval, field->data, field->len))
+		if (b && copy_to_user(optval, b->data, b->len))
 			return -EFAULT;
 		return 0;
 	}

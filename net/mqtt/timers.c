@@ -4,6 +4,9 @@
  * notes the event and kicks the state machine, which acts on it under the
  * socket lock.  A pending timer holds a reference on the socket
  * (sk_reset_timer / sk_stop_timer).
+ *
+ * The one timer a session needs is the socket's own sk->sk_timer, which
+ * the socket layer leaves to the protocol: no space of our own for it.
  */
 #include <linux/jiffies.h>
 
@@ -37,7 +40,7 @@ static void mqtt_keepalive_timer(struct mqtt_sock *msk)
 	unsigned long due = mqtt_keepalive_due(msk);
 
 	if (time_before(jiffies, due)) {
-		sk_reset_timer(sk, &msk->timer, due);
+		sk_reset_timer(sk, &msk->sk.sk_timer, due);
 		return;
 	}
 	set_bit(MQTT_EV_KEEPALIVE, &msk->events);
@@ -51,7 +54,7 @@ static void mqtt_keepalive_timer(struct mqtt_sock *msk)
  */
 static void mqtt_timer_fn(struct timer_list *t)
 {
-	struct mqtt_sock *msk = from_timer(msk, t, timer);
+	struct mqtt_sock *msk = from_timer(msk, t, sk.sk_timer);
 
 	switch (mqtt_state(&msk->sk)) {
 	case MQTT_CONNECTING:
@@ -73,7 +76,7 @@ static void mqtt_timer_fn(struct timer_list *t)
  */
 void mqtt_timers_init(struct mqtt_sock *msk)
 {
-	timer_setup(&msk->timer, mqtt_timer_fn, 0);
+	timer_setup(&msk->sk.sk_timer, mqtt_timer_fn, 0);
 }
 
 /**
@@ -87,7 +90,7 @@ void mqtt_keepalive_start(struct mqtt_sock *msk)
 {
 	msk->ping_outstanding = false;
 	if (msk->conf.keepalive)
-		sk_reset_timer(&msk->sk, &msk->timer,
+		sk_reset_timer(&msk->sk, &msk->sk.sk_timer,
 			       mqtt_keepalive_due(msk));
 }
 
@@ -118,7 +121,7 @@ int mqtt_keepalive_check(struct mqtt_sock *msk)
 	WRITE_ONCE(msk->ping_sent, now);
 	WRITE_ONCE(msk->ping_outstanding, true);
 rearm:
-	sk_reset_timer(&msk->sk, &msk->timer, mqtt_keepalive_due(msk));
+	sk_reset_timer(&msk->sk, &msk->sk.sk_timer, mqtt_keepalive_due(msk));
 	return 0;
 }
 
@@ -128,7 +131,7 @@ rearm:
  */
 void mqtt_connect_timer_start(struct mqtt_sock *msk)
 {
-	sk_reset_timer(&msk->sk, &msk->timer,
+	sk_reset_timer(&msk->sk, &msk->sk.sk_timer,
 		       jiffies + msecs_to_jiffies(msk->conf.connect_timeout_ms));
 }
 
@@ -143,5 +146,5 @@ void mqtt_connect_timer_start(struct mqtt_sock *msk)
  */
 void mqtt_timer_stop(struct mqtt_sock *msk)
 {
-	sk_stop_timer_sync(&msk->sk, &msk->timer);
+	sk_stop_timer_sync(&msk->sk, &msk->sk.sk_timer);
 }

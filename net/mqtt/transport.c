@@ -18,7 +18,7 @@
 #include "mqtt.h"
 
 /* sk_user_data of the TCP socket points to the mqtt_sock while it is
- * attached; it and the saved callbacks change under sk_callback_lock.
+ * attached; it and the callbacks change under sk_callback_lock.
  */
 static struct mqtt_sock *mqtt_from_tcp(struct sock *tsk)
 {
@@ -56,27 +56,69 @@ static void mqtt_tcp_write_space(struct sock *tsk)
 	mqtt_tcp_event(tsk);
 }
 
-static void mqtt_tcp_attach(struct mqtt_sock *msk, struct sock *tsk)
+/* The callbacks TCP gives every socket it creates (sock_init_data(),
+ * tcp_init_sock()), put back when a session lets its socket go.  They are
+ * the same for every inner socket, so they are read once, at module load,
+ * instead of being saved in each mqtt_sock.  Written once before any
+ * socket exists; read-only afterwards.
+ */
+static struct {
+	void (*data_ready)(struct sock *sk);
+	void (*state_change)(struct sock *sk);
+	void (*write_space)(struct sock *sk);
+} mqtt_tcp_orig __ro_after_init;
+
+/**
+ * mqtt_transport_init() - learn TCP's socket callbacks
+ *
+ * Return: 0, or -errno when no TCP socket can be made.
+ */
+int __init mqtt_transport_init(void)
 {
+	struct socket *tcp;
+	int err;
+
+	err = sock_create_kern(&init_net, AF_INET, SOCK_STREAM, IPPROTO_TCP,
+			       &tcp);
+	if (err)
+		return err;
+	mqtt_tcp_orig.data_ready = tcp->sk->sk_data_ready;
+	mqtt_tcp_orig.state_change = tcp->sk->sk_state_change;
+	mqtt_tcp_orig.write_space = tcp->sk->sk_write_space;
+	sock_release(tcp);
+	return 0;
+}
+
+/* Return: 0, or -EOPNOTSUPP if @tsk came with callbacks not TCP's own,
+ * which could not be put back.
+ */
+static int mqtt_tcp_attach(struct mqtt_sock *msk, struct sock *tsk)
+{
+	int err = 0;
+
 	write_lock_bh(&tsk->sk_callback_lock);
-	msk->saved_data_ready = tsk->sk_data_ready;
-	msk->saved_state_change = tsk->sk_state_change;
-	msk->saved_write_space = tsk->sk_write_space;
-	tsk->sk_user_data = msk;
-	tsk->sk_data_ready = mqtt_tcp_data_ready;
-	tsk->sk_state_change = mqtt_tcp_event;
-	tsk->sk_write_space = mqtt_tcp_write_space;
+	if (tsk->sk_data_ready != mqtt_tcp_orig.data_ready ||
+	    tsk->sk_state_change != mqtt_tcp_orig.state_change ||
+	    tsk->sk_write_space != mqtt_tcp_orig.write_space) {
+		err = -EOPNOTSUPP;
+	} else {
+		tsk->sk_user_data = msk;
+		tsk->sk_data_ready = mqtt_tcp_data_ready;
+		tsk->sk_state_change = mqtt_tcp_event;
+		tsk->sk_write_space = mqtt_tcp_write_space;
+	}
 	write_unlock_bh(&tsk->sk_callback_lock);
+	return err;
 }
 
 /* After this returns no callback of @tsk can reach @msk any more. */
-static void mqtt_tcp_detach(struct mqtt_sock *msk, struct sock *tsk)
+static void mqtt_tcp_detach(struct sock *tsk)
 {
 	write_lock_bh(&tsk->sk_callback_lock);
 	tsk->sk_user_data = NULL;
-	tsk->sk_data_ready = msk->saved_data_ready;
-	tsk->sk_state_change = msk->saved_state_change;
-	tsk->sk_write_space = msk->saved_write_space;
+	tsk->sk_data_ready = mqtt_tcp_orig.data_ready;
+	tsk->sk_state_change = mqtt_tcp_orig.state_change;
+	tsk->sk_write_space = mqtt_tcp_orig.write_space;
 	write_unlock_bh(&tsk->sk_callback_lock);
 }
 
@@ -123,9 +165,13 @@ int mqtt_tcp_open(struct mqtt_sock *msk, struct sockaddr *addr, int addrlen)
 		err = -ENOMEM;
 	if (err)
 		return err;
+	err = mqtt_tcp_attach(msk, tcp->sk);
+	if (err) {
+		sock_release(tcp);
+		return err;
+	}
 	/* MQTT packets are small and latency-bound. */
 	tcp_sock_set_nodelay(tcp->sk);
-	mqtt_tcp_attach(msk, tcp->sk);
 	msk->tcp = tcp;
 
 	err = kernel_connect(tcp, addr, addrlen, O_NONBLOCK);
@@ -148,7 +194,7 @@ void mqtt_tcp_close(struct mqtt_sock *msk, bool abort)
 	if (!tcp)
 		return;
 	msk->tcp = NULL;
-	mqtt_tcp_detach(msk, tcp->sk);
+	mqtt_tcp_detach(tcp->sk);
 	if (abort)
 		sock_no_linger(tcp->sk);
 	sock_release(tcp);

@@ -60,8 +60,18 @@ static struct mqtt_txbuf *mqtt_txbuf_new(struct mqtt_sock *msk, size_t room)
 	b->len = 0;
 	b->off = 0;
 	b->room = room;
+	b->secret = false;
 	list_add_tail(&b->list, &msk->txq);
 	return b;
+}
+
+static void mqtt_txbuf_free(struct mqtt_txbuf *b)
+{
+	list_del(&b->list);
+	if (b->secret)
+		kvfree_sensitive(b, struct_size(b, data, b->room));
+	else
+		kvfree(b);
 }
 
 static void mqtt_txbuf_put(struct mqtt_sock *msk, struct mqtt_txbuf *b,
@@ -91,13 +101,35 @@ int mqtt_tx_queue(struct mqtt_sock *msk, const void *buf, size_t len)
 		return 0;
 	b = list_empty(&msk->txq) ? NULL :
 	    list_last_entry(&msk->txq, struct mqtt_txbuf, list);
-	if (!b || b->room - b->len < len) {
+	if (!b || b->secret || b->room - b->len < len) {
 		b = mqtt_txbuf_new(msk, max_t(size_t, len, MQTT_TXBUF_MIN));
 		if (!b)
 			return -ENOMEM;
 	}
 	mqtt_txbuf_put(msk, b, buf, len);
 	return 0;
+}
+
+/**
+ * mqtt_tx_queue_secret() - queue room for a packet that holds a secret
+ * @msk: the socket, locked, with nothing queued after which it may go
+ * @len: the packet's size
+ *
+ * The packet gets a buffer of its own, which no later packet shares and
+ * which is zeroed when freed: the CONNECT, which carries the password.
+ *
+ * Return: where to encode the packet, or NULL.
+ */
+u8 *mqtt_tx_queue_secret(struct mqtt_sock *msk, size_t len)
+{
+	struct mqtt_txbuf *b = mqtt_txbuf_new(msk, len);
+
+	if (!b)
+		return NULL;
+	b->secret = true;
+	b->len = len;
+	WRITE_ONCE(msk->txq_bytes, msk->txq_bytes + len);
+	return b->data;
 }
 
 /**
@@ -134,8 +166,7 @@ int mqtt_tx_flush(struct mqtt_sock *msk)
 			b->off += n;
 			WRITE_ONCE(msk->txq_bytes, msk->txq_bytes - n);
 		}
-		list_del(&b->list);
-		kvfree(b);
+		mqtt_txbuf_free(b);
 	}
 	if (msk->tx_stalled) {
 		msk->tx_stalled = false;
@@ -152,11 +183,51 @@ void mqtt_tx_purge(struct mqtt_sock *msk)
 {
 	struct mqtt_txbuf *b, *tmp;
 
-	list_for_each_entry_safe(b, tmp, &msk->txq, list) {
-		list_del(&b->list);
-		kvfree(b);
-	}
+	list_for_each_entry_safe(b, tmp, &msk->txq, list)
+		mqtt_txbuf_free(b);
 	WRITE_ONCE(msk->txq_bytes, 0);
+}
+
+/**
+ * mqtt_ids_get() - the socket's packet identifiers, allocated on first use
+ * @msk: the socket, locked
+ *
+ * Return: the identifiers, or NULL when they cannot be allocated.
+ */
+struct mqtt_ids *mqtt_ids_get(struct mqtt_sock *msk)
+{
+	struct mqtt_ids *ids = msk->ids;
+
+	if (ids)
+		return ids;
+	ids = kzalloc(sizeof(*ids), GFP_KERNEL_ACCOUNT);
+	if (!ids)
+		return NULL;
+	xa_init_flags(&ids->out, XA_FLAGS_ALLOC1);
+	xa_init(&ids->in_qos2);
+	INIT_LIST_HEAD(&ids->unreported);
+	msk->ids = ids;
+	return ids;
+}
+
+/**
+ * mqtt_ids_free() - free the packet identifiers and their flows
+ * @msk: the socket, unreachable now
+ */
+void mqtt_ids_free(struct mqtt_sock *msk)
+{
+	struct mqtt_ids *ids = msk->ids;
+	struct mqtt_flow *flow;
+	unsigned long pid;
+
+	if (!ids)
+		return;
+	xa_for_each(&ids->out, pid, flow)
+		kfree(flow);
+	xa_destroy(&ids->out);
+	xa_destroy(&ids->in_qos2);
+	kfree(ids);
+	msk->ids = NULL;
 }
 
 /**
@@ -173,17 +244,20 @@ void mqtt_tx_purge(struct mqtt_sock *msk)
 int mqtt_flow_alloc(struct mqtt_sock *msk, enum mqtt_flow_kind kind,
 		    struct mqtt_flow **flowp)
 {
+	struct mqtt_ids *ids = mqtt_ids_get(msk);
 	struct mqtt_flow *flow;
 	u32 pid;
 	int err;
 
+	if (!ids)
+		return -ENOMEM;
 	flow = kzalloc(sizeof(*flow), GFP_KERNEL_ACCOUNT);
 	if (!flow)
 		return -ENOMEM;
 	flow->kind = kind;
 	INIT_LIST_HEAD(&flow->unreported);
-	err = xa_alloc_cyclic(&msk->flows, &pid, flow,
-			      XA_LIMIT(1, MQTT_PID_MAX), &msk->next_pid,
+	err = xa_alloc_cyclic(&ids->out, &pid, flow,
+			      XA_LIMIT(1, MQTT_PID_MAX), &ids->next_pid,
 			      GFP_KERNEL_ACCOUNT);
 	if (err < 0) {
 		kfree(flow);
@@ -196,12 +270,12 @@ int mqtt_flow_alloc(struct mqtt_sock *msk, enum mqtt_flow_kind kind,
 
 /**
  * mqtt_flow_free() - release a packet identifier
- * @msk: the socket, locked
+ * @msk: the socket, locked, with @pid in use
  * @pid: the identifier
  */
 void mqtt_flow_free(struct mqtt_sock *msk, u16 pid)
 {
-	kfree(xa_erase(&msk->flows, pid));
+	kfree(xa_erase(&msk->ids->out, pid));
 }
 
 /* Queue (or merge into the last) report of @seq, lost with -errno @err
@@ -268,13 +342,14 @@ static void mqtt_flow_finish(struct mqtt_sock *msk, u16 pid,
 
 	WRITE_ONCE(msk->inflight, msk->inflight - 1);
 	if (msk->conf.delivery_reports &&
-	    (!list_empty(&msk->unreported) || mqtt_report(msk, flow->seq, err))) {
+	    (!list_empty(&msk->ids->unreported) ||
+	     mqtt_report(msk, flow->seq, err))) {
 		/* The error queue is full: hold the slot, so that the
 		 * window, not memory, absorbs a reader that lags.
 		 */
 		flow->kind = MQTT_FLOW_UNREPORTED;
 		flow->err = err;
-		list_add_tail(&flow->unreported, &msk->unreported);
+		list_add_tail(&flow->unreported, &msk->ids->unreported);
 		WRITE_ONCE(msk->unreported_n, msk->unreported_n + 1);
 		mqtt_window_wake(msk, false);
 		return;
@@ -291,7 +366,7 @@ static void mqtt_flow_finish(struct mqtt_sock *msk, u16 pid,
  */
 void mqtt_flow_complete(struct mqtt_sock *msk, u16 pid, int err)
 {
-	mqtt_flow_finish(msk, pid, xa_load(&msk->flows, pid), err);
+	mqtt_flow_finish(msk, pid, xa_load(&msk->ids->out, pid), err);
 }
 
 /**
@@ -303,7 +378,10 @@ void mqtt_reports_retry(struct mqtt_sock *msk)
 	bool was_full = mqtt_window_full(msk);
 	struct mqtt_flow *flow, *tmp;
 
-	list_for_each_entry_safe(flow, tmp, &msk->unreported, unreported) {
+	if (!msk->ids)
+		return;
+	list_for_each_entry_safe(flow, tmp, &msk->ids->unreported,
+				 unreported) {
 		if (msk->conf.delivery_reports &&
 		    mqtt_report(msk, flow->seq, flow->err))
 			break;
@@ -327,7 +405,9 @@ void mqtt_flows_fail(struct mqtt_sock *msk, int err)
 	struct mqtt_flow *flow;
 	unsigned long pid;
 
-	xa_for_each(&msk->flows, pid, flow) {
+	if (!msk->ids)
+		return;
+	xa_for_each(&msk->ids->out, pid, flow) {
 		switch (flow->kind) {
 		case MQTT_FLOW_PUBACK:
 		case MQTT_FLOW_PUBREC:
@@ -368,11 +448,12 @@ static int mqtt_cmsg_int(struct cmsghdr *cmsg, int max, int *val)
 static int mqtt_pub_args(struct mqtt_sock *msk, struct msghdr *msg,
 			 struct mqtt_pub_args *a)
 {
+	struct mqtt_field topic = mqtt_bytes_field(msk->conf.publish_topic);
 	struct cmsghdr *cmsg;
 	int err, val;
 
-	a->topic = msk->conf.publish_topic.data;
-	a->topic_len = msk->conf.publish_topic.len;
+	a->topic = topic.data;
+	a->topic_len = topic.len;
 	a->qos = msk->conf.publish_qos;
 	a->retain = msk->conf.publish_retain;
 
@@ -544,7 +625,7 @@ static int mqtt_publish(struct mqtt_sock *msk, const struct mqtt_pub_args *a,
 		msk->tx_stalled = true;
 	}
 	if (flow) {
-		flow->seq = msk->tx_seq++;
+		flow->seq = msk->ids->tx_seq++;
 		WRITE_ONCE(msk->inflight, msk->inflight + 1);
 	}
 	return 0;
