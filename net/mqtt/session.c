@@ -87,7 +87,8 @@ void mqtt_kick_data(struct mqtt_sock *msk, size_t unread)
  * Until mqtt_sync_end(), events wake the caller's sleeps instead of
  * queueing work: every wait in between must also end on MQTT_EV_PENDING
  * and then run mqtt_session_progress().  Saves a worker's round trip for
- * what the caller is waiting for anyway (a CONNACK, PUBACKs).
+ * what the caller is waiting for anyway (a CONNACK, PUBACKs), and for
+ * what it causes itself (the FINs of close()).
  */
 void mqtt_sync_begin(struct mqtt_sock *msk)
 {
@@ -95,11 +96,17 @@ void mqtt_sync_begin(struct mqtt_sock *msk)
 }
 
 /**
- * mqtt_sync_end() - stop driving; hand an event that came meanwhile on
+ * mqtt_sync_end() - stop driving, after a last look
  * @msk: the socket, locked
+ *
+ * An event that came after the caller's last run (a CONNACK read without
+ * a sleep, acks of earlier sends) is looked at here, where the caller
+ * is anyway; only one that comes after that goes to the worker.
  */
 void mqtt_sync_end(struct mqtt_sock *msk)
 {
+	if (test_bit(MQTT_EV_PENDING, &msk->events))
+		mqtt_session_progress(msk);
 	atomic_dec(&msk->sync_users);
 	/* Pairs with mqtt_kick(): see there. */
 	smp_mb__after_atomic();
@@ -517,13 +524,19 @@ void mqtt_session_release(struct mqtt_sock *msk)
 	bool abort = (sock_flag(sk, SOCK_LINGER) && !sk->sk_lingertime) ||
 		     mqtt_owner_killed();
 
-	if (mqtt_state(sk) == MQTT_CONNECTED && !abort) {
-		if (sock_flag(sk, SOCK_LINGER))
-			mqtt_linger(msk);
-		if (mqtt_state(sk) == MQTT_CONNECTED)
-			abort = mqtt_disconnect(msk) != 0;
-	}
+	/* Lingering waits for acks the worker reads: before driving. */
+	if (mqtt_state(sk) == MQTT_CONNECTED && !abort &&
+	    sock_flag(sk, SOCK_LINGER))
+		mqtt_linger(msk);
+	/* DISCONNECT, our FIN and the broker's raise events as TCP closes:
+	 * close() drives, so they need no worker (which would only wait
+	 * for this lock and find nothing to do).
+	 */
+	mqtt_sync_begin(msk);
+	if (mqtt_state(sk) == MQTT_CONNECTED && !abort)
+		abort = mqtt_disconnect(msk) != 0;
 	mqtt_teardown(msk, MQTT_CLOSED, abort);
+	mqtt_sync_end(msk);
 }
 
 /**

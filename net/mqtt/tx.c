@@ -693,9 +693,6 @@ int mqtt_sendmsg(struct socket *sock, struct msghdr *msg, size_t len)
 	if (!err)
 		err = len;
 out:
-	/* Acks of earlier sends that came meanwhile: no worker needed. */
-	if (test_bit(MQTT_EV_PENDING, &msk->events))
-		mqtt_session_progress(msk);
 	mqtt_sync_end(msk);
 	release_sock(sk);
 	if (err == -EPIPE && !(msg->msg_flags & MSG_NOSIGNAL))
