@@ -82,7 +82,7 @@ static struct {
 	.idle_socks = 100,
 	.idle_keepalives = "1,5",
 	.idle_secs = 30,
-	.mem_socks = 500,
+	.mem_socks = 2000,
 	.timeout = 900,
 	.figures = "connect,connect_many,publish,receive,idle,memory",
 	.contenders = "af_mqtt,raw,libmosquitto,paho",
