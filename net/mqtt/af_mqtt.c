@@ -8,8 +8,9 @@
  *   in the caller's network namespace (transport.c).  The session state
  *   machine (session.c) runs in process context under the AF_MQTT socket
  *   lock, either in a system call that is in the kernel anyway
- *   (mqtt_sync_begin: connect, and send, which so handles the acks of what
- *   it sends) or in mqtt_work() on mqtt_wq.  No thread exists per socket.
+ *   (mqtt_sync_begin: connect; send, which so handles the acks of what it
+ *   sends; close, for the events of TCP's closing) or in mqtt_work() on
+ *   mqtt_wq.  No thread exists per socket.
  *
  * - Lock order: AF_MQTT socket lock, then the TCP socket's lock (taken
  *   inside kernel_sendmsg/kernel_recvmsg/sock_release).  The TCP

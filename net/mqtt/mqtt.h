@@ -85,6 +85,10 @@ struct mqtt_flow {
  * @unreported: flows done whose report found the error queue full
  * @next_pid: where xa_alloc_cyclic() looks next in @out
  * @tx_seq: delivery report number of the next QoS 1/2 PUBLISH
+ * @inflight: PUBLISH flows in @out, the send window's use; read
+ *	locklessly by poll
+ * @unreported_n: flows on @unreported; they keep their window slots;
+ *	read locklessly by poll
  *
  * Only QoS 1/2 and (un)subscribing use identifiers: a session that never
  * does, such as an idle one, does without.  Socket lock; freed with the
@@ -96,6 +100,8 @@ struct mqtt_ids {
 	struct list_head unreported;
 	u32 next_pid;
 	u32 tx_seq;
+	u32 inflight;
+	u32 unreported_n;
 };
 
 /**
@@ -130,40 +136,57 @@ struct mqtt_txbuf {
 	u8 data[];
 };
 
-/**
- * struct mqtt_bytes - a configured string or binary option
- * @len: byte count, at most %MQTT_MAX_FIELD_LEN
- * @data: the bytes
- *
- * One allocation per value; struct mqtt_config holds a pointer to it,
- * NULL while the option is unset (a set empty value has @len 0).
+/* The string and binary options, kept together in struct mqtt_strings.
+ * The publish topic first: send() looks it up for every message.
  */
-struct mqtt_bytes {
-	u32 len;
+enum mqtt_str {
+	MQTT_STR_PUBLISH_TOPIC,
+	MQTT_STR_CLIENT_ID,
+	MQTT_STR_USERNAME,
+	MQTT_STR_PASSWORD,
+	MQTT_STR_WILL_TOPIC,
+	MQTT_STR_WILL_MESSAGE,
+	MQTT_STR_NR,
+};
+
+/**
+ * struct mqtt_strings - the string and binary options, in one allocation
+ * @set: bit (BIT(enum mqtt_str)) per option set; an empty value is set
+ * @data: for each option set, in enum order, its length (two bytes, big
+ *	endian, as MQTT writes lengths) and its bytes
+ *
+ * Every socket keeps its options for as long as it lives, and most set
+ * one or two: one allocation sized to fit costs least.  Replaced whole
+ * when an option changes, and zeroed when freed: the password is among
+ * them.
+ */
+struct mqtt_strings {
+	u8 set;
 	u8 data[];
 };
 
-/* A configured value as a codec field: absent when unset. */
-static inline struct mqtt_field mqtt_bytes_field(const struct mqtt_bytes *b)
-{
-	return b ? (struct mqtt_field){ b->data, b->len } :
-		   (struct mqtt_field){};
-}
-
 /**
  * struct mqtt_config - what setsockopt(SOL_MQTT) configures
+ * @strings: the string and binary options, NULL while none is set
+ * @connect_timeout_ms: MQTT_CONNECT_TIMEOUT
+ * @ack_timeout_ms: MQTT_ACK_TIMEOUT
+ * @recv_max: MQTT_RECV_MAX
+ * @keepalive: MQTT_KEEPALIVE, in seconds
+ * @inflight_max: MQTT_INFLIGHT_MAX; read locklessly by poll
+ * @level: MQTT_PROTOCOL_LEVEL
+ * @will_qos: MQTT_WILL_QOS
+ * @publish_qos: MQTT_PUBLISH_QOS
+ * @will_retain: MQTT_WILL_RETAIN
+ * @clean_session: MQTT_CLEAN_SESSION
+ * @publish_retain: MQTT_PUBLISH_RETAIN
+ * @delivery_reports: MQTT_DELIVERY_REPORTS
  *
  * Changed under the socket lock; the connect options only while
  * MQTT_UNCONNECTED.  The password is zeroed whenever it is replaced or
  * freed.
  */
 struct mqtt_config {
-	struct mqtt_bytes *client_id;
-	struct mqtt_bytes *username;
-	struct mqtt_bytes *password;
-	struct mqtt_bytes *will_topic;
-	struct mqtt_bytes *will_message;
-	struct mqtt_bytes *publish_topic;
+	struct mqtt_strings *strings;
 	u32 connect_timeout_ms;
 	u32 ack_timeout_ms;
 	u32 recv_max;
@@ -190,15 +213,13 @@ struct mqtt_config {
  * @connack: the broker's CONNACK, valid when @connack_valid (socket lock)
  * @connack_valid: a CONNACK arrived on the last connect (socket lock)
  * @txq: struct mqtt_txbuf list, in wire order; while CONNECTING, the
- *	CONNECT until TCP took all of it (socket lock)
- * @txq_bytes: unsent bytes in @txq; read locklessly by poll
+ *	CONNECT until TCP took all of it (socket lock).  Its unsent bytes are
+ *	counted in sk->sk_wmem_queued, read locklessly by poll (and shown by
+ *	SO_MEMINFO)
  * @tx_stalled: @txq waited for TCP with the lock released, so a sender
  *	may be waiting for it to empty (socket lock)
- * @ids: packet identifiers in use, NULL until first needed (socket lock)
- * @inflight: PUBLISH flows in @ids, the send window's use; read
- *	locklessly by poll
- * @unreported_n: flows on @ids->unreported; they keep their window
- *	slots; read locklessly by poll
+ * @ids: packet identifiers in use, NULL until first needed; set once
+ *	under the socket lock, read locklessly by poll, freed with the socket
  * @rxq: struct mqtt_rx_msg list for recvmsg (socket lock)
  * @rx_queued: bytes charged by @rxq; read locklessly by poll
  * @rx_hdr: fixed header of the packet being received; while CONNECTING,
@@ -213,8 +234,8 @@ struct mqtt_config {
  * @tcp_fin: TCP's sending side was shut after DISCONNECT (socket lock)
  * @last_tx: jiffies when bytes last went to TCP; read by the keepalive
  *	timer
- * @ping_sent: jiffies of the unanswered PINGREQ, if @ping_outstanding
- * @ping_outstanding: a PINGREQ awaits any packet from the broker
+ * @ping_outstanding: a PINGREQ awaits any packet from the broker; the
+ *	timer is armed for its deadline meanwhile
  * @events: MQTT_EV_* bits, set from any context, atomic
  * @sync_users: system calls driving the state machine themselves
  *	(mqtt_sync_begin); while nonzero, events wake them, no work is queued
@@ -226,47 +247,72 @@ struct mqtt_config {
 struct mqtt_sock {
 	struct sock sk;
 
+	/* By size, then by concern, to leave no holes: this struct is most
+	 * of what a session adds to its TCP socket, and with struct sock of
+	 * Debian's 6.1 it fills a 960-byte slab object.
+	 */
 	struct mqtt_config conf;
 	struct socket *tcp;
-	struct mqtt_connack_info connack;
-	bool connack_valid;
-	bool tcp_fin;
-
-	/* Fields are ordered by concern, small ones last, to leave no holes:
-	 * the size of this struct is most of what a session adds to its TCP
-	 * socket.
-	 */
 	struct list_head txq;
 	struct mqtt_ids *ids;
-	u32 txq_bytes;
-	u32 inflight;
-	u32 unreported_n;
-	bool tx_stalled;
-
 	struct list_head rxq;
 	struct mqtt_rx_msg *rx_msg;
+	unsigned long last_tx;
+	unsigned long events;
+	struct work_struct work;
+
 	u32 rx_queued;
 	u32 rx_remlen;
 	u32 rx_got;
+	atomic_t sync_users;
+	atomic_t rx_waiters;
+
+	struct mqtt_connack_info connack;
 	u8 rx_hdr[MQTT_FIXED_HDR_MAX];
 	u8 rx_hdr_len;
 	u8 rx_ctl[MQTT_SUBACK_REMLEN];
+	bool connack_valid;
+	bool tcp_fin;
+	bool tx_stalled;
 	bool rx_body;
 	bool rx_blocked;
-
-	unsigned long last_tx;
-	unsigned long ping_sent;
 	bool ping_outstanding;
-
-	atomic_t sync_users;
-	atomic_t rx_waiters;
-	unsigned long events;
-	struct work_struct work;
 };
 
 static inline struct mqtt_sock *mqtt_sk(const struct sock *sk)
 {
 	return (struct mqtt_sock *)sk;
+}
+
+/* Bytes in the send queue TCP has not taken; lockless for poll. */
+static inline int mqtt_txq_bytes(const struct mqtt_sock *msk)
+{
+	return READ_ONCE(msk->sk.sk_wmem_queued);
+}
+
+/* Count @delta more (or fewer) bytes in the send queue; socket lock. */
+static inline void mqtt_txq_add(struct mqtt_sock *msk, int delta)
+{
+	WRITE_ONCE(msk->sk.sk_wmem_queued, msk->sk.sk_wmem_queued + delta);
+}
+
+/* PUBLISH flows in flight; socket lock, or lockless for poll. */
+static inline u32 mqtt_inflight(const struct mqtt_sock *msk)
+{
+	const struct mqtt_ids *ids = READ_ONCE(msk->ids);
+
+	return ids ? READ_ONCE(ids->inflight) : 0;
+}
+
+/* Send window slots in use: flows in flight and finished ones whose
+ * report waits for room; socket lock, or lockless for poll.
+ */
+static inline u32 mqtt_window_used(const struct mqtt_sock *msk)
+{
+	const struct mqtt_ids *ids = READ_ONCE(msk->ids);
+
+	return ids ? READ_ONCE(ids->inflight) + READ_ONCE(ids->unreported_n) :
+		     0;
 }
 
 static inline enum mqtt_state mqtt_state(const struct sock *sk)
@@ -285,6 +331,8 @@ extern struct workqueue_struct *mqtt_wq;
 /* sockopt.c */
 void mqtt_config_init(struct mqtt_config *conf);
 void mqtt_config_free(struct mqtt_config *conf);
+struct mqtt_field mqtt_config_str(const struct mqtt_config *conf,
+				  enum mqtt_str which);
 int mqtt_setsockopt(struct socket *sock, int level, int optname,
 		    sockptr_t optval, unsigned int optlen);
 int mqtt_getsockopt(struct socket *sock, int level, int optname,

@@ -32,7 +32,7 @@ static bool mqtt_rx_admit(const struct mqtt_sock *msk)
 {
 	const struct sock *sk = &msk->sk;
 
-	if (msk->txq_bytes > READ_ONCE(sk->sk_sndbuf))
+	if (mqtt_txq_bytes(msk) > READ_ONCE(sk->sk_sndbuf))
 		return false;
 	if (mqtt_rx_type(msk) != MQTT_PKT_PUBLISH || !msk->rx_queued)
 		return true;

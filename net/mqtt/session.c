@@ -295,7 +295,7 @@ void mqtt_session_fail(struct mqtt_sock *msk, int err)
 /* After DISCONNECT has gone out, close TCP's sending side too. */
 static void mqtt_tcp_finish(struct mqtt_sock *msk)
 {
-	if ((msk->sk.sk_shutdown & SEND_SHUTDOWN) && !msk->txq_bytes &&
+	if ((msk->sk.sk_shutdown & SEND_SHUTDOWN) && !mqtt_txq_bytes(msk) &&
 	    !msk->tcp_fin) {
 		kernel_sock_shutdown(msk->tcp, SHUT_WR);
 		msk->tcp_fin = true;
@@ -317,7 +317,7 @@ static void mqtt_session_run(struct mqtt_sock *msk)
 		if (err == -EAGAIN)
 			err = 0;
 		/* Go round again only if acks held receiving up and left. */
-		if (!msk->rx_blocked || msk->txq_bytes)
+		if (!msk->rx_blocked || mqtt_txq_bytes(msk))
 			break;
 	}
 	if (err) {
@@ -366,11 +366,11 @@ static int mqtt_build_connect(struct mqtt_sock *msk)
 {
 	const struct mqtt_config *c = &msk->conf;
 	struct mqtt_connect_params p = {
-		.client_id = mqtt_bytes_field(c->client_id),
-		.will_topic = mqtt_bytes_field(c->will_topic),
-		.will_message = mqtt_bytes_field(c->will_message),
-		.username = mqtt_bytes_field(c->username),
-		.password = mqtt_bytes_field(c->password),
+		.client_id = mqtt_config_str(c, MQTT_STR_CLIENT_ID),
+		.will_topic = mqtt_config_str(c, MQTT_STR_WILL_TOPIC),
+		.will_message = mqtt_config_str(c, MQTT_STR_WILL_MESSAGE),
+		.username = mqtt_config_str(c, MQTT_STR_USERNAME),
+		.password = mqtt_config_str(c, MQTT_STR_PASSWORD),
 		.keepalive = c->keepalive,
 		.level = c->level,
 		.will_qos = c->will_qos,
@@ -383,7 +383,7 @@ static int mqtt_build_connect(struct mqtt_sock *msk)
 	if (!p.client_id.len && !c->clean_session)
 		return -EINVAL;
 	/* No password without a user name [MQTT-3.1.2-22]. */
-	if (c->password && !c->username)
+	if (p.password.data && !p.username.data)
 		return -EINVAL;
 
 	frame = mqtt_tx_queue_secret(msk, mqtt_connect_size(&p));
@@ -441,7 +441,7 @@ static int mqtt_disconnect(struct mqtt_sock *msk)
 	int err;
 
 	if (msk->sk.sk_shutdown & SEND_SHUTDOWN)
-		return msk->txq_bytes ? -EAGAIN : 0;
+		return mqtt_txq_bytes(msk) ? -EAGAIN : 0;
 	err = mqtt_tx_queue(msk, pkt, mqtt_encode_empty(pkt,
 							MQTT_PKT_DISCONNECT));
 	msk->sk.sk_shutdown |= SEND_SHUTDOWN;
@@ -492,10 +492,11 @@ static void mqtt_linger(struct mqtt_sock *msk)
 
 	add_wait_queue(sk_sleep(sk), &wait);
 	while (mqtt_state(sk) == MQTT_CONNECTED &&
-	       (msk->inflight || msk->txq_bytes) && timeo &&
+	       (mqtt_inflight(msk) || mqtt_txq_bytes(msk)) && timeo &&
 	       !signal_pending(current))
 		sk_wait_event(sk, &timeo, mqtt_state(sk) != MQTT_CONNECTED ||
-			      (!msk->inflight && !msk->txq_bytes), &wait);
+			      (!mqtt_inflight(msk) && !mqtt_txq_bytes(msk)),
+			      &wait);
 	remove_wait_queue(sk_sleep(sk), &wait);
 }
 

@@ -13,6 +13,7 @@
 #include <linux/slab.h>
 #include <linux/sockptr.h>
 #include <linux/uaccess.h>
+#include <asm/unaligned.h>
 
 #include "mqtt.h"
 
@@ -31,23 +32,65 @@ enum mqtt_field_kind {
 	MQTT_KIND_SECRET,	/* any bytes, never read back, zeroed on free */
 };
 
-/* The range of each integer option; max == 0 marks a non-integer one. */
-static const struct {
+/* Where each integer option is kept in struct mqtt_config, and its
+ * range; size == 0 marks a non-integer option.
+ */
+struct mqtt_int_opt {
+	u16 off;
+	u8 size;
 	int min;
 	int max;
-} mqtt_int_range[] = {
-	[MQTT_KEEPALIVE]	= { 0, U16_MAX },
-	[MQTT_CLEAN_SESSION]	= { 0, 1 },
-	[MQTT_WILL_QOS]		= { 0, MQTT_QOS_MAX },
-	[MQTT_WILL_RETAIN]	= { 0, 1 },
-	[MQTT_PROTOCOL_LEVEL]	= { MQTT_PROTOCOL_V31, MQTT_PROTOCOL_V311 },
-	[MQTT_CONNECT_TIMEOUT]	= { 1, INT_MAX },
-	[MQTT_PUBLISH_QOS]	= { 0, MQTT_QOS_MAX },
-	[MQTT_PUBLISH_RETAIN]	= { 0, 1 },
-	[MQTT_INFLIGHT_MAX]	= { 1, MQTT_PID_MAX },
-	[MQTT_DELIVERY_REPORTS]	= { 0, 1 },
-	[MQTT_ACK_TIMEOUT]	= { 1, INT_MAX },
-	[MQTT_RECV_MAX]		= { 1, MQTT_REMLEN_MAX },
+};
+
+static const struct mqtt_int_opt mqtt_int_opts[] = {
+	[MQTT_KEEPALIVE] = {
+		offsetof(struct mqtt_config, keepalive),
+		sizeof_field(struct mqtt_config, keepalive), 0, U16_MAX
+	},
+	[MQTT_CLEAN_SESSION] = {
+		offsetof(struct mqtt_config, clean_session),
+		sizeof_field(struct mqtt_config, clean_session), 0, 1
+	},
+	[MQTT_WILL_QOS] = {
+		offsetof(struct mqtt_config, will_qos),
+		sizeof_field(struct mqtt_config, will_qos), 0, MQTT_QOS_MAX
+	},
+	[MQTT_WILL_RETAIN] = {
+		offsetof(struct mqtt_config, will_retain),
+		sizeof_field(struct mqtt_config, will_retain), 0, 1
+	},
+	[MQTT_PROTOCOL_LEVEL] = {
+		offsetof(struct mqtt_config, level),
+		sizeof_field(struct mqtt_config, level), MQTT_PROTOCOL_V31, MQTT_PROTOCOL_V311
+	},
+	[MQTT_CONNECT_TIMEOUT] = {
+		offsetof(struct mqtt_config, connect_timeout_ms),
+		sizeof_field(struct mqtt_config, connect_timeout_ms), 1, INT_MAX
+	},
+	[MQTT_PUBLISH_QOS] = {
+		offsetof(struct mqtt_config, publish_qos),
+		sizeof_field(struct mqtt_config, publish_qos), 0, MQTT_QOS_MAX
+	},
+	[MQTT_PUBLISH_RETAIN] = {
+		offsetof(struct mqtt_config, publish_retain),
+		sizeof_field(struct mqtt_config, publish_retain), 0, 1
+	},
+	[MQTT_INFLIGHT_MAX] = {
+		offsetof(struct mqtt_config, inflight_max),
+		sizeof_field(struct mqtt_config, inflight_max), 1, MQTT_PID_MAX
+	},
+	[MQTT_DELIVERY_REPORTS] = {
+		offsetof(struct mqtt_config, delivery_reports),
+		sizeof_field(struct mqtt_config, delivery_reports), 0, 1
+	},
+	[MQTT_ACK_TIMEOUT] = {
+		offsetof(struct mqtt_config, ack_timeout_ms),
+		sizeof_field(struct mqtt_config, ack_timeout_ms), 1, INT_MAX
+	},
+	[MQTT_RECV_MAX] = {
+		offsetof(struct mqtt_config, recv_max),
+		sizeof_field(struct mqtt_config, recv_max), 1, MQTT_REMLEN_MAX
+	},
 };
 
 /* Options that shape the next CONNECT: fixed once connect() is called. */
@@ -56,50 +99,85 @@ static bool mqtt_is_connect_opt(int optname)
 	return optname >= MQTT_CLIENT_ID && optname <= MQTT_CONNECT_TIMEOUT;
 }
 
-static bool mqtt_is_int_opt(int optname)
+static const struct mqtt_int_opt *mqtt_int_opt(int optname)
 {
-	return optname >= 0 && optname < ARRAY_SIZE(mqtt_int_range) &&
-	       mqtt_int_range[optname].max;
+	if (optname < 0 || optname >= ARRAY_SIZE(mqtt_int_opts) ||
+	    !mqtt_int_opts[optname].size)
+		return NULL;
+	return &mqtt_int_opts[optname];
 }
 
-static struct mqtt_bytes **mqtt_bytes_opt(struct mqtt_config *c, int optname,
-					  enum mqtt_field_kind *kind)
+/* Which string option @optname is, and what it must contain. */
+static int mqtt_str_opt(int optname, enum mqtt_field_kind *kind)
 {
 	switch (optname) {
 	case MQTT_CLIENT_ID:
 		*kind = MQTT_KIND_UTF8;
-		return &c->client_id;
+		return MQTT_STR_CLIENT_ID;
 	case MQTT_USERNAME:
 		*kind = MQTT_KIND_UTF8;
-		return &c->username;
+		return MQTT_STR_USERNAME;
 	case MQTT_PASSWORD:
 		*kind = MQTT_KIND_SECRET;
-		return &c->password;
+		return MQTT_STR_PASSWORD;
 	case MQTT_WILL_TOPIC:
 		*kind = MQTT_KIND_TOPIC;
-		return &c->will_topic;
+		return MQTT_STR_WILL_TOPIC;
 	case MQTT_WILL_MESSAGE:
 		*kind = MQTT_KIND_BINARY;
-		return &c->will_message;
+		return MQTT_STR_WILL_MESSAGE;
 	case MQTT_PUBLISH_TOPIC:
 		*kind = MQTT_KIND_TOPIC;
-		return &c->publish_topic;
+		return MQTT_STR_PUBLISH_TOPIC;
 	default:
-		return NULL;
+		return -ENOPROTOOPT;
 	}
 }
 
-static void mqtt_bytes_free(struct mqtt_bytes **field)
+/**
+ * mqtt_config_str() - a string or binary option
+ * @conf: the configuration
+ * @which: the option
+ *
+ * Return: the value, absent (NULL data) when unset.  Valid until a string
+ * option is set next: use it under the socket lock.
+ */
+struct mqtt_field mqtt_config_str(const struct mqtt_config *conf,
+				  enum mqtt_str which)
 {
-	struct mqtt_bytes *b = *field;
+	const struct mqtt_strings *s = conf->strings;
+	const u8 *p;
+	int i;
 
-	/* Cheap enough to do for every field; the password needs it. */
-	if (b)
-		kvfree_sensitive(b, struct_size(b, data, b->len));
-	*field = NULL;
+	if (!s || !(s->set & BIT(which)))
+		return (struct mqtt_field){};
+	p = s->data;
+	for (i = 0; i < which; i++)
+		if (s->set & BIT(i))
+			p += MQTT_LEN_PREFIX + get_unaligned_be16(p);
+	return (struct mqtt_field){ p + MQTT_LEN_PREFIX,
+				    get_unaligned_be16(p) };
 }
 
-static bool mqtt_bytes_valid(enum mqtt_field_kind kind, const u8 *s, u32 len)
+static size_t mqtt_strings_size(const struct mqtt_strings *s)
+{
+	const u8 *p = s->data;
+	int i;
+
+	for (i = 0; i < MQTT_STR_NR; i++)
+		if (s->set & BIT(i))
+			p += MQTT_LEN_PREFIX + get_unaligned_be16(p);
+	return p - (const u8 *)s;
+}
+
+static void mqtt_strings_free(struct mqtt_strings *s)
+{
+	/* Cheap enough to do for every option; the password needs it. */
+	if (s)
+		kvfree_sensitive(s, mqtt_strings_size(s));
+}
+
+static bool mqtt_str_valid(enum mqtt_field_kind kind, const u8 *s, u32 len)
 {
 	switch (kind) {
 	case MQTT_KIND_UTF8:
@@ -111,102 +189,94 @@ static bool mqtt_bytes_valid(enum mqtt_field_kind kind, const u8 *s, u32 len)
 	}
 }
 
-static int mqtt_set_bytes(struct mqtt_bytes **field,
-			  enum mqtt_field_kind kind, sockptr_t optval,
-			  unsigned int optlen)
+/* Set option @which to the caller's bytes: a new struct mqtt_strings
+ * with the other options copied over replaces the old one once the new
+ * value has been copied in and checked.
+ */
+static int mqtt_set_str(struct mqtt_config *c, enum mqtt_str which,
+			enum mqtt_field_kind kind, sockptr_t optval,
+			unsigned int optlen)
 {
-	struct mqtt_bytes *new;
+	size_t size = sizeof(struct mqtt_strings) + MQTT_LEN_PREFIX + optlen;
+	struct mqtt_strings *new;
+	struct mqtt_field f;
+	u8 *p, *val = NULL;
+	int i;
 
 	if (optlen > MQTT_MAX_FIELD_LEN)
 		return -EINVAL;
-	new = kvmalloc(struct_size(new, data, optlen), GFP_KERNEL_ACCOUNT);
+	for (i = 0; i < MQTT_STR_NR; i++) {
+		f = mqtt_config_str(c, i);
+		if (i != which && f.data)
+			size += MQTT_LEN_PREFIX + f.len;
+	}
+	new = kvmalloc(size, GFP_KERNEL_ACCOUNT);
 	if (!new)
 		return -ENOMEM;
-	new->len = optlen;
-	if (copy_from_sockptr(new->data, optval, optlen)) {
-		mqtt_bytes_free(&new);
+	new->set = 0;
+	p = new->data;
+	for (i = 0; i < MQTT_STR_NR; i++) {
+		f = mqtt_config_str(c, i);
+		if (i == which)
+			f.len = optlen;
+		else if (!f.data)
+			continue;
+		new->set |= BIT(i);
+		put_unaligned_be16(f.len, p);
+		p += MQTT_LEN_PREFIX;
+		if (i == which)
+			val = p;
+		else
+			memcpy(p, f.data, f.len);
+		p += f.len;
+	}
+	if (copy_from_sockptr(val, optval, optlen)) {
+		mqtt_strings_free(new);
 		return -EFAULT;
 	}
-	if (!mqtt_bytes_valid(kind, new->data, new->len)) {
-		mqtt_bytes_free(&new);
+	if (!mqtt_str_valid(kind, val, optlen)) {
+		mqtt_strings_free(new);
 		return -EINVAL;
 	}
-	mqtt_bytes_free(field);
-	*field = new;
+	mqtt_strings_free(c->strings);
+	c->strings = new;
 	return 0;
 }
 
-static void mqtt_set_int(struct mqtt_config *c, int optname, int val)
+/* Values are in range, so they fit their fields.  Written with
+ * WRITE_ONCE: poll reads inflight_max locklessly.
+ */
+static void mqtt_set_int(struct mqtt_config *c, const struct mqtt_int_opt *o,
+			 int val)
 {
-	switch (optname) {
-	case MQTT_KEEPALIVE:
-		c->keepalive = val;
+	void *p = (u8 *)c + o->off;
+
+	switch (o->size) {
+	case sizeof(u8):
+		WRITE_ONCE(*(u8 *)p, val);
 		break;
-	case MQTT_CLEAN_SESSION:
-		c->clean_session = val;
+	case sizeof(u16):
+		WRITE_ONCE(*(u16 *)p, val);
 		break;
-	case MQTT_WILL_QOS:
-		c->will_qos = val;
-		break;
-	case MQTT_WILL_RETAIN:
-		c->will_retain = val;
-		break;
-	case MQTT_PROTOCOL_LEVEL:
-		c->level = val;
-		break;
-	case MQTT_CONNECT_TIMEOUT:
-		c->connect_timeout_ms = val;
-		break;
-	case MQTT_PUBLISH_QOS:
-		c->publish_qos = val;
-		break;
-	case MQTT_PUBLISH_RETAIN:
-		c->publish_retain = val;
-		break;
-	case MQTT_INFLIGHT_MAX:
-		WRITE_ONCE(c->inflight_max, val);
-		break;
-	case MQTT_DELIVERY_REPORTS:
-		c->delivery_reports = val;
-		break;
-	case MQTT_ACK_TIMEOUT:
-		c->ack_timeout_ms = val;
-		break;
-	case MQTT_RECV_MAX:
-		c->recv_max = val;
+	default:
+		WRITE_ONCE(*(u32 *)p, val);
 		break;
 	}
 }
 
-static int mqtt_get_int(const struct mqtt_config *c, int optname)
+static int mqtt_get_int(const struct mqtt_config *c,
+			const struct mqtt_int_opt *o)
 {
-	switch (optname) {
-	case MQTT_KEEPALIVE:
-		return c->keepalive;
-	case MQTT_CLEAN_SESSION:
-		return c->clean_session;
-	case MQTT_WILL_QOS:
-		return c->will_qos;
-	case MQTT_WILL_RETAIN:
-		return c->will_retain;
-	case MQTT_PROTOCOL_LEVEL:
-		return c->level;
-	case MQTT_CONNECT_TIMEOUT:
-		return c->connect_timeout_ms;
-	case MQTT_PUBLISH_QOS:
-		return c->publish_qos;
-	case MQTT_PUBLISH_RETAIN:
-		return c->publish_retain;
-	case MQTT_INFLIGHT_MAX:
-		return c->inflight_max;
-	case MQTT_DELIVERY_REPORTS:
-		return c->delivery_reports;
-	case MQTT_ACK_TIMEOUT:
-		return c->ack_timeout_ms;
-	case MQTT_RECV_MAX:
-		return c->recv_max;
+	const void *p = (const u8 *)c + o->off;
+
+	switch (o->size) {
+	case sizeof(u8):
+		return *(const u8 *)p;
+	case sizeof(u16):
+		return *(const u16 *)p;
+	default:
+		return *(const u32 *)p;
 	}
-	return 0;
 }
 
 /**
@@ -232,21 +302,17 @@ void mqtt_config_init(struct mqtt_config *conf)
  */
 void mqtt_config_free(struct mqtt_config *conf)
 {
-	mqtt_bytes_free(&conf->client_id);
-	mqtt_bytes_free(&conf->username);
-	mqtt_bytes_free(&conf->password);
-	mqtt_bytes_free(&conf->will_topic);
-	mqtt_bytes_free(&conf->will_message);
-	mqtt_bytes_free(&conf->publish_topic);
+	mqtt_strings_free(conf->strings);
+	conf->strings = NULL;
 }
 
 static int mqtt_setsockopt_locked(struct mqtt_sock *msk, int optname,
 				  sockptr_t optval, unsigned int optlen)
 {
 	struct mqtt_config *c = &msk->conf;
+	const struct mqtt_int_opt *o;
 	enum mqtt_field_kind kind;
-	struct mqtt_bytes **field;
-	int val;
+	int val, which;
 
 	if (mqtt_is_connect_opt(optname) &&
 	    mqtt_state(&msk->sk) != MQTT_UNCONNECTED)
@@ -260,19 +326,19 @@ static int mqtt_setsockopt_locked(struct mqtt_sock *msk, int optname,
 		return -EOPNOTSUPP;	/* read-only */
 	}
 
-	field = mqtt_bytes_opt(c, optname, &kind);
-	if (field)
-		return mqtt_set_bytes(field, kind, optval, optlen);
-	if (!mqtt_is_int_opt(optname))
+	which = mqtt_str_opt(optname, &kind);
+	if (which >= 0)
+		return mqtt_set_str(c, which, kind, optval, optlen);
+	o = mqtt_int_opt(optname);
+	if (!o)
 		return -ENOPROTOOPT;
 	if (optlen < sizeof(int))
 		return -EINVAL;
 	if (copy_from_sockptr(&val, optval, sizeof(val)))
 		return -EFAULT;
-	if (val < mqtt_int_range[optname].min ||
-	    val > mqtt_int_range[optname].max)
+	if (val < o->min || val > o->max)
 		return -EINVAL;
-	mqtt_set_int(c, optname, val);
+	mqtt_set_int(c, o, val);
 	if (optname == MQTT_INFLIGHT_MAX || optname == MQTT_DELIVERY_REPORTS) {
 		/* The window may have grown, or reports stopped holding it. */
 		mqtt_reports_retry(msk);
@@ -311,20 +377,21 @@ static int mqtt_getsockopt_locked(struct mqtt_sock *msk, int optname,
 				  int len)
 {
 	struct mqtt_connack connack = {};
+	const struct mqtt_int_opt *o;
 	enum mqtt_field_kind kind;
-	struct mqtt_bytes **field, *b;
-	int val;
+	struct mqtt_field f;
+	int val, which;
 
-	field = mqtt_bytes_opt(&msk->conf, optname, &kind);
-	if (field) {
+	which = mqtt_str_opt(optname, &kind);
+	if (which >= 0) {
 		if (kind == MQTT_KIND_SECRET)
 			return -EOPNOTSUPP;
-		b = *field;
-		if (put_user(b ? b->len : 0, optlen))
+		f = mqtt_config_str(&msk->conf, which);
+		if (put_user(f.len, optlen))
 			return -EFAULT;
-		if (b && (u32)len < b->len)
+		if ((u32)len < f.len)
 			return -ERANGE;
-		if (b && copy_to_user(optval, b->data, b->len))
+		if (copy_to_user(optval, f.data, f.len))
 			return -EFAULT;
 		return 0;
 	}
@@ -333,7 +400,7 @@ static int mqtt_getsockopt_locked(struct mqtt_sock *msk, int optname,
 	case MQTT_UNSUBSCRIBE:
 		return -EOPNOTSUPP;	/* write-only */
 	case MQTT_INFLIGHT:
-		val = msk->inflight;
+		val = mqtt_inflight(msk);
 		goto put_int;
 	}
 	if (optname == MQTT_CONNACK) {
@@ -348,9 +415,10 @@ static int mqtt_getsockopt_locked(struct mqtt_sock *msk, int optname,
 			return -EFAULT;
 		return 0;
 	}
-	if (!mqtt_is_int_opt(optname))
+	o = mqtt_int_opt(optname);
+	if (!o)
 		return -ENOPROTOOPT;
-	val = mqtt_get_int(&msk->conf, optname);
+	val = mqtt_get_int(&msk->conf, o);
 put_int:
 	if (len < sizeof(int))
 		return -EINVAL;

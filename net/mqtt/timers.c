@@ -17,31 +17,30 @@ static unsigned long mqtt_keepalive_jiffies(const struct mqtt_sock *msk)
 	return (unsigned long)msk->conf.keepalive * HZ;
 }
 
-/* When the keepalive timer must look next: the PINGRESP deadline while
- * a PINGREQ is unanswered, else when the send gap reaches the keepalive.
- */
+/* When the next PINGREQ is due: one keepalive after the last send. */
 static unsigned long mqtt_keepalive_due(const struct mqtt_sock *msk)
 {
-	unsigned long from = READ_ONCE(msk->ping_outstanding) ?
-			     READ_ONCE(msk->ping_sent) :
-			     READ_ONCE(msk->last_tx);
-
-	return from + mqtt_keepalive_jiffies(msk);
+	return READ_ONCE(msk->last_tx) + mqtt_keepalive_jiffies(msk);
 }
 
 /* Sending resets the keepalive by moving last_tx, not the timer, so that
  * the hot path never touches a timer.  When the timer fires early for
  * that reason it only moves itself; the work runs only when a PINGREQ is
- * due or the broker missed its deadline.
+ * due or the broker missed its deadline.  While a PINGREQ is unanswered
+ * the timer is armed for the PINGRESP deadline and never moved, so its
+ * firing means the deadline passed.
  */
 static void mqtt_keepalive_timer(struct mqtt_sock *msk)
 {
 	struct sock *sk = &msk->sk;
-	unsigned long due = mqtt_keepalive_due(msk);
+	unsigned long due;
 
-	if (time_before(jiffies, due)) {
-		sk_reset_timer(sk, &msk->sk.sk_timer, due);
-		return;
+	if (!READ_ONCE(msk->ping_outstanding)) {
+		due = mqtt_keepalive_due(msk);
+		if (time_before(jiffies, due)) {
+			sk_reset_timer(sk, &sk->sk_timer, due);
+			return;
+		}
 	}
 	set_bit(MQTT_EV_KEEPALIVE, &msk->events);
 	mqtt_kick(msk);
@@ -111,17 +110,20 @@ int mqtt_keepalive_check(struct mqtt_sock *msk)
 
 	if (!msk->conf.keepalive || (msk->sk.sk_shutdown & SEND_SHUTDOWN))
 		return 0;
-	if (time_before(now, mqtt_keepalive_due(msk)))
-		goto rearm;
+	/* Only the timer asks, and with a PINGREQ out only at its deadline. */
 	if (msk->ping_outstanding)
 		return -ETIMEDOUT;
+	if (time_before(now, mqtt_keepalive_due(msk))) {
+		sk_reset_timer(&msk->sk, &msk->sk.sk_timer,
+			       mqtt_keepalive_due(msk));
+		return 0;
+	}
 	err = mqtt_tx_queue(msk, pkt, mqtt_encode_empty(pkt, MQTT_PKT_PINGREQ));
 	if (err)
 		return err;
-	WRITE_ONCE(msk->ping_sent, now);
 	WRITE_ONCE(msk->ping_outstanding, true);
-rearm:
-	sk_reset_timer(&msk->sk, &msk->sk.sk_timer, mqtt_keepalive_due(msk));
+	sk_reset_timer(&msk->sk, &msk->sk.sk_timer,
+		       now + mqtt_keepalive_jiffies(msk));
 	return 0;
 }
 

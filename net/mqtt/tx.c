@@ -45,9 +45,8 @@ void mqtt_write_space(struct sock *sk)
  */
 bool mqtt_tx_ready(const struct mqtt_sock *msk)
 {
-	return !READ_ONCE(msk->txq_bytes) &&
-	       READ_ONCE(msk->inflight) + READ_ONCE(msk->unreported_n) <
-	       READ_ONCE(msk->conf.inflight_max);
+	return !mqtt_txq_bytes(msk) &&
+	       mqtt_window_used(msk) < READ_ONCE(msk->conf.inflight_max);
 }
 
 static struct mqtt_txbuf *mqtt_txbuf_new(struct mqtt_sock *msk, size_t room)
@@ -79,7 +78,7 @@ static void mqtt_txbuf_put(struct mqtt_sock *msk, struct mqtt_txbuf *b,
 {
 	memcpy(b->data + b->len, data, len);
 	b->len += len;
-	WRITE_ONCE(msk->txq_bytes, msk->txq_bytes + len);
+	mqtt_txq_add(msk, len);
 }
 
 /**
@@ -128,7 +127,7 @@ u8 *mqtt_tx_queue_secret(struct mqtt_sock *msk, size_t len)
 		return NULL;
 	b->secret = true;
 	b->len = len;
-	WRITE_ONCE(msk->txq_bytes, msk->txq_bytes + len);
+	mqtt_txq_add(msk, len);
 	return b->data;
 }
 
@@ -164,7 +163,7 @@ int mqtt_tx_flush(struct mqtt_sock *msk)
 				return n;
 			}
 			b->off += n;
-			WRITE_ONCE(msk->txq_bytes, msk->txq_bytes - n);
+			mqtt_txq_add(msk, -n);
 		}
 		mqtt_txbuf_free(b);
 	}
@@ -185,7 +184,7 @@ void mqtt_tx_purge(struct mqtt_sock *msk)
 
 	list_for_each_entry_safe(b, tmp, &msk->txq, list)
 		mqtt_txbuf_free(b);
-	WRITE_ONCE(msk->txq_bytes, 0);
+	WRITE_ONCE(msk->sk.sk_wmem_queued, 0);
 }
 
 /**
@@ -206,7 +205,8 @@ struct mqtt_ids *mqtt_ids_get(struct mqtt_sock *msk)
 	xa_init_flags(&ids->out, XA_FLAGS_ALLOC1);
 	xa_init(&ids->in_qos2);
 	INIT_LIST_HEAD(&ids->unreported);
-	msk->ids = ids;
+	/* Initialised before poll can see it. */
+	smp_store_release(&msk->ids, ids);
 	return ids;
 }
 
@@ -325,13 +325,13 @@ static int mqtt_report(struct mqtt_sock *msk, u32 seq, int err)
  */
 static void mqtt_window_wake(struct mqtt_sock *msk, bool was_full)
 {
-	if (was_full || !msk->inflight)
+	if (was_full || !mqtt_inflight(msk))
 		mqtt_write_space(&msk->sk);
 }
 
 static bool mqtt_window_full(const struct mqtt_sock *msk)
 {
-	return msk->inflight + msk->unreported_n >= msk->conf.inflight_max;
+	return mqtt_window_used(msk) >= msk->conf.inflight_max;
 }
 
 /* A PUBLISH flow ended: release its window slot once it is reported. */
@@ -339,8 +339,9 @@ static void mqtt_flow_finish(struct mqtt_sock *msk, u16 pid,
 			     struct mqtt_flow *flow, int err)
 {
 	bool was_full = mqtt_window_full(msk);
+	struct mqtt_ids *ids = msk->ids;
 
-	WRITE_ONCE(msk->inflight, msk->inflight - 1);
+	WRITE_ONCE(ids->inflight, ids->inflight - 1);
 	if (msk->conf.delivery_reports &&
 	    (!list_empty(&msk->ids->unreported) ||
 	     mqtt_report(msk, flow->seq, err))) {
@@ -350,7 +351,7 @@ static void mqtt_flow_finish(struct mqtt_sock *msk, u16 pid,
 		flow->kind = MQTT_FLOW_UNREPORTED;
 		flow->err = err;
 		list_add_tail(&flow->unreported, &msk->ids->unreported);
-		WRITE_ONCE(msk->unreported_n, msk->unreported_n + 1);
+		WRITE_ONCE(ids->unreported_n, ids->unreported_n + 1);
 		mqtt_window_wake(msk, false);
 		return;
 	}
@@ -386,7 +387,8 @@ void mqtt_reports_retry(struct mqtt_sock *msk)
 		    mqtt_report(msk, flow->seq, flow->err))
 			break;
 		list_del(&flow->unreported);
-		WRITE_ONCE(msk->unreported_n, msk->unreported_n - 1);
+		WRITE_ONCE(msk->ids->unreported_n,
+			   msk->ids->unreported_n - 1);
 		mqtt_flow_free(msk, flow->pid);
 	}
 	if (was_full && !mqtt_window_full(msk))
@@ -448,7 +450,8 @@ static int mqtt_cmsg_int(struct cmsghdr *cmsg, int max, int *val)
 static int mqtt_pub_args(struct mqtt_sock *msk, struct msghdr *msg,
 			 struct mqtt_pub_args *a)
 {
-	struct mqtt_field topic = mqtt_bytes_field(msk->conf.publish_topic);
+	struct mqtt_field topic = mqtt_config_str(&msk->conf,
+						  MQTT_STR_PUBLISH_TOPIC);
 	struct cmsghdr *cmsg;
 	int err, val;
 
@@ -508,8 +511,8 @@ static int mqtt_send_error(struct mqtt_sock *msk)
 
 static bool mqtt_send_room(const struct mqtt_sock *msk, u8 qos)
 {
-	return !msk->txq_bytes &&
-	       (!qos || msk->inflight + msk->unreported_n <
+	return !mqtt_txq_bytes(msk) &&
+	       (!qos || mqtt_window_used(msk) <
 			msk->conf.inflight_max);
 }
 
@@ -562,7 +565,7 @@ static int mqtt_tx_queue_rest(struct mqtt_sock *msk, struct kvec *vec,
 	if (copy_from_iter(b->data + b->len, rest, iter) != rest)
 		return -EFAULT;
 	b->len += rest;
-	WRITE_ONCE(msk->txq_bytes, msk->txq_bytes + rest);
+	mqtt_txq_add(msk, rest);
 	return 0;
 }
 
@@ -626,7 +629,7 @@ static int mqtt_publish(struct mqtt_sock *msk, const struct mqtt_pub_args *a,
 	}
 	if (flow) {
 		flow->seq = msk->ids->tx_seq++;
-		WRITE_ONCE(msk->inflight, msk->inflight + 1);
+		WRITE_ONCE(msk->ids->inflight, msk->ids->inflight + 1);
 	}
 	return 0;
 

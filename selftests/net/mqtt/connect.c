@@ -609,6 +609,53 @@ TEST_F(sockopt, string_read_with_zero_buffer_erange)
 	ASSERT_EQ(3, (int)len);
 }
 
+/* Setting one string option leaves every other one as it was. */
+TEST_F(sockopt, string_options_kept_when_another_changes)
+{
+	static const struct {
+		int name;
+		const char *val;
+	} set[] = {
+		{ MQTT_CLIENT_ID, "gateway-7" },
+		{ MQTT_USERNAME, "" },
+		{ MQTT_PASSWORD, "secret" },
+		{ MQTT_WILL_TOPIC, "gw/7/state" },
+		{ MQTT_WILL_MESSAGE, "offline" },
+		{ MQTT_PUBLISH_TOPIC, "gw/7/data" },
+		{ MQTT_CLIENT_ID, "gw-7" },
+		{ MQTT_WILL_MESSAGE, "" },
+		{ MQTT_USERNAME, "user" },
+	};
+	static const struct {
+		int name;
+		const char *val;
+	} want[] = {
+		{ MQTT_CLIENT_ID, "gw-7" },
+		{ MQTT_USERNAME, "user" },
+		{ MQTT_WILL_TOPIC, "gw/7/state" },
+		{ MQTT_WILL_MESSAGE, "" },
+		{ MQTT_PUBLISH_TOPIC, "gw/7/data" },
+	};
+	char buf[32];
+	socklen_t len;
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(set); i++)
+		set_str(_metadata, self->fd, set[i].name, set[i].val,
+			strlen(set[i].val));
+	for (i = 0; i < ARRAY_SIZE(want); i++) {
+		len = sizeof(buf);
+		ASSERT_EQ(0, get_opt(self->fd, want[i].name, buf, &len))
+			TH_LOG("option %d", want[i].name);
+		ASSERT_EQ(strlen(want[i].val), len)
+			TH_LOG("option %d", want[i].name);
+		EXPECT_EQ(0, memcmp(buf, want[i].val, len))
+			TH_LOG("option %d", want[i].name);
+	}
+	len = sizeof(buf);
+	EXPECT_EQ(EOPNOTSUPP, get_opt(self->fd, MQTT_PASSWORD, buf, &len));
+}
+
 /* optlen 0 sets a present, empty user name; it reads back empty. */
 TEST_F(sockopt, empty_username_reads_back_empty)
 {
@@ -937,7 +984,7 @@ FIXTURE(connect_bytes) {
 };
 
 FIXTURE_VARIANT(connect_bytes) {
-	struct sopt opts[8];		/* set in order; name 0 ends */
+	struct sopt opts[8];		/* set in order; name 0 ends: 7 at most */
 	const uint8_t *expect;		/* the packet written out by hand */
 	size_t expect_len;
 	size_t id_len;			/* or: a pattern client id this long */
@@ -1081,6 +1128,23 @@ FIXTURE_VARIANT_ADD(connect_bytes, will_and_credentials) {
 		  OPT_STR(MQTT_CLIENT_ID, "c1") },
 	PKT(0x10, 26, V311_NAME_LEVEL, 0xce, KEEPALIVE_60, ID_C1,
 	    0x00, 0x01, 'w', 0x00, 0x01, 'm', 0x00, 0x01, 'u',
+	    0x00, 0x01, 'p'),
+};
+
+/*
+ * Options set, replaced and emptied in any order, the session's publish
+ * topic among them: each keeps its last value, an empty one included.
+ */
+FIXTURE_VARIANT_ADD(connect_bytes, options_replaced_among_others) {
+	.opts = { OPT_STR(MQTT_WILL_MESSAGE, ""),
+		  OPT_STR(MQTT_USERNAME, "first"),
+		  OPT_STR(MQTT_PASSWORD, "p"),
+		  OPT_STR(MQTT_WILL_TOPIC, "w"),
+		  OPT_STR(MQTT_CLIENT_ID, "c1"),
+		  OPT_STR(MQTT_USERNAME, "u"),
+		  OPT_STR(MQTT_PUBLISH_TOPIC, "z") },
+	PKT(0x10, 25, V311_NAME_LEVEL, 0xc6, KEEPALIVE_60, ID_C1,
+	    0x00, 0x01, 'w', 0x00, 0x00, 0x00, 0x01, 'u',
 	    0x00, 0x01, 'p'),
 };
 
