@@ -609,13 +609,15 @@ TEST_F(sockopt, string_read_with_zero_buffer_erange)
 	ASSERT_EQ(3, (int)len);
 }
 
+struct str_opt {
+	int name;
+	const char *val;
+};
+
 /* Setting one string option leaves every other one as it was. */
 TEST_F(sockopt, string_options_kept_when_another_changes)
 {
-	static const struct {
-		int name;
-		const char *val;
-	} set[] = {
+	static const struct str_opt set[] = {
 		{ MQTT_CLIENT_ID, "gateway-7" },
 		{ MQTT_USERNAME, "" },
 		{ MQTT_PASSWORD, "secret" },
@@ -626,10 +628,7 @@ TEST_F(sockopt, string_options_kept_when_another_changes)
 		{ MQTT_WILL_MESSAGE, "" },
 		{ MQTT_USERNAME, "user" },
 	};
-	static const struct {
-		int name;
-		const char *val;
-	} want[] = {
+	static const struct str_opt want[] = {
 		{ MQTT_CLIENT_ID, "gw-7" },
 		{ MQTT_USERNAME, "user" },
 		{ MQTT_WILL_TOPIC, "gw/7/state" },
