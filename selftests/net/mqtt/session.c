@@ -43,6 +43,7 @@
 
 #include <linux/errqueue.h>
 #include <linux/mqtt.h>
+#include <linux/sock_diag.h>
 
 #include "mqtt_test.h"
 
@@ -1248,6 +1249,53 @@ TEST_F(session, send_without_topic_edestaddrreq)
 }
 
 /* A PUBLISH larger than SO_SNDBUF could never be queued: EMSGSIZE. */
+static int wmem_queued(struct __test_metadata *_metadata, int fd)
+{
+	uint32_t mem[SK_MEMINFO_VARS];
+	socklen_t len = sizeof(mem);
+
+	EXPECT_EQ(0, getsockopt(fd, SOL_SOCKET, SO_MEMINFO, mem, &len))
+		TH_LOG("SO_MEMINFO: %s", strerror(errno));
+	return mem[SK_MEMINFO_WMEM_QUEUED];
+}
+
+/*
+ * What TCP has not taken waits in the send queue, counted in SO_MEMINFO's
+ * WMEM_QUEUED, and leaves it as the broker reads.
+ */
+TEST_F(session, unsent_bytes_shown_by_so_meminfo)
+{
+	static uint8_t buf[16384];
+	int64_t deadline;
+	ssize_t n;
+	int i;
+
+	ASSERT_EQ(0, wmem_queued(_metadata, self->s.fd));
+	set_str(_metadata, self->s.fd, MQTT_PUBLISH_TOPIC, "m", 1);
+	/* The peer reads nothing: TCP fills, then the send queue. */
+	for (i = 0; i < 4096; i++) {
+		n = send(self->s.fd, buf, sizeof(buf),
+			 MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n < 0)
+			break;
+		ASSERT_EQ((ssize_t)sizeof(buf), n);
+	}
+	ASSERT_EQ(-1, n) TH_LOG("TCP never filled");
+	ASSERT_EQ(EAGAIN, errno);
+	ASSERT_LT(0, wmem_queued(_metadata, self->s.fd));
+
+	deadline = now_ms() + PEER_TIMEOUT_MS;
+	while (wmem_queued(_metadata, self->s.fd) && now_ms() < deadline) {
+		struct pollfd pfd = { .fd = self->s.pfd, .events = POLLIN };
+
+		if (poll(&pfd, 1, 100) > 0)
+			ASSERT_LT(0, recv(self->s.pfd, buf, sizeof(buf), 0));
+	}
+	EXPECT_EQ(0, wmem_queued(_metadata, self->s.fd));
+	/* Emptied by sending, not by the session's end. */
+	EXPECT_EQ(0, so_error(_metadata, self->s.fd));
+}
+
 TEST_F(session, send_larger_than_sndbuf_emsgsize)
 {
 	int sndbuf = 16384, got = 0;
