@@ -111,7 +111,7 @@ int mqtt_tx_queue(struct mqtt_sock *msk, const void *buf, size_t len)
 
 /**
  * mqtt_tx_queue_secret() - queue room for a packet that holds a secret
- * @msk: the socket, locked, with nothing queued after which it may go
+ * @msk: the socket, locked, its send queue empty
  * @len: the packet's size
  *
  * The packet gets a buffer of its own, which no later packet shares and
@@ -343,14 +343,14 @@ static void mqtt_flow_finish(struct mqtt_sock *msk, u16 pid,
 
 	WRITE_ONCE(ids->inflight, ids->inflight - 1);
 	if (msk->conf.delivery_reports &&
-	    (!list_empty(&msk->ids->unreported) ||
+	    (!list_empty(&ids->unreported) ||
 	     mqtt_report(msk, flow->seq, err))) {
 		/* The error queue is full: hold the slot, so that the
 		 * window, not memory, absorbs a reader that lags.
 		 */
 		flow->kind = MQTT_FLOW_UNREPORTED;
 		flow->err = err;
-		list_add_tail(&flow->unreported, &msk->ids->unreported);
+		list_add_tail(&flow->unreported, &ids->unreported);
 		WRITE_ONCE(ids->unreported_n, ids->unreported_n + 1);
 		mqtt_window_wake(msk, false);
 		return;
