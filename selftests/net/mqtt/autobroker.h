@@ -443,9 +443,30 @@ static inline void ab_free(struct autobroker *ab)
 /* ---------------------------------------------------------------------- */
 
 /*
- * Active objects of a slab cache: /proc/slabinfo, or with SLUB's merging
- * the cache it was merged into (/sys/kernel/slab/NAME/objects).  -1 if
- * neither can be read.
+ * Free what the allocator holds back: SLUB counts the free objects of
+ * the slabs a CPU holds as active (a CPU taking one partial slab moves
+ * the count by a slab's worth), and KASAN's quarantine keeps freed
+ * objects counted until the cache is shrunk.
+ */
+static inline void slab_shrink(const char *name)
+{
+	char path[256];
+	int fd;
+
+	snprintf(path, sizeof(path), "/sys/kernel/slab/%s/shrink", name);
+	fd = open(path, O_WRONLY);
+	if (fd < 0)
+		return;
+	if (write(fd, "1", 1) < 0)
+		perror(path);
+	close(fd);
+}
+
+/*
+ * Active objects of a slab cache, shrunk first so that they are the
+ * objects in use: /proc/slabinfo, or with SLUB's merging the cache it was
+ * merged into (/sys/kernel/slab/NAME/objects).  -1 if neither can be
+ * read.
  */
 static inline long slab_active(const char *name)
 {
@@ -453,6 +474,7 @@ static inline long slab_active(const char *name)
 	long active = -1;
 	FILE *f;
 
+	slab_shrink(name);
 	f = fopen("/proc/slabinfo", "r");
 	if (f) {
 		while (fgets(line, sizeof(line), f)) {

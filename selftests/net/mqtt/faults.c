@@ -225,23 +225,6 @@ FIXTURE_TEARDOWN(fault)
 	}
 }
 
-/* Free what the allocator holds back: KASAN's quarantine keeps freed
- * objects counted as active until the cache is shrunk.
- */
-static void slab_shrink(const char *cache)
-{
-	char path[128];
-	int fd;
-
-	snprintf(path, sizeof(path), "/sys/kernel/slab/%s/shrink", cache);
-	fd = open(path, O_WRONLY);
-	if (fd < 0)
-		return;
-	if (write(fd, "1", 1) < 0)
-		perror(path);
-	close(fd);
-}
-
 /* After a fault loop: the module's sockets all went. */
 static void expect_slab_back(struct __test_metadata *_metadata, long base)
 {
@@ -251,7 +234,6 @@ static void expect_slab_back(struct __test_metadata *_metadata, long base)
 	if (base < 0)
 		return;
 	do {
-		slab_shrink("MQTT");
 		now = slab_active("MQTT");
 		if (now <= base + 32)
 			return;
