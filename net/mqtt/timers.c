@@ -104,7 +104,7 @@ void mqtt_keepalive_start(struct mqtt_sock *msk)
  */
 int mqtt_keepalive_check(struct mqtt_sock *msk)
 {
-	unsigned long now = jiffies;
+	unsigned long now = jiffies, due;
 	u8 pkt[MQTT_EMPTY_PKT_SIZE];
 	int err;
 
@@ -113,9 +113,9 @@ int mqtt_keepalive_check(struct mqtt_sock *msk)
 	/* Only the timer asks, and with a PINGREQ out only at its deadline. */
 	if (msk->ping_outstanding)
 		return -ETIMEDOUT;
-	if (time_before(now, mqtt_keepalive_due(msk))) {
-		sk_reset_timer(&msk->sk, &msk->sk.sk_timer,
-			       mqtt_keepalive_due(msk));
+	due = mqtt_keepalive_due(msk);
+	if (time_before(now, due)) {
+		sk_reset_timer(&msk->sk, &msk->sk.sk_timer, due);
 		return 0;
 	}
 	err = mqtt_tx_queue(msk, pkt, mqtt_encode_empty(pkt, MQTT_PKT_PINGREQ));
