@@ -34,12 +34,43 @@ enum mqtt_state {
 	MQTT_CLOSED,
 };
 
-/* Bits of mqtt_sock.events: set by callbacks and timers, cleared under lock. */
+/* Bits of mqtt_sock.events: set by callbacks and timers, cleared under
+ * the socket lock by the session.
+ */
 enum {
 	MQTT_EV_PENDING,	/* something to look at: progress() runs */
 	MQTT_EV_TIMEOUT,	/* the connect deadline passed */
 	MQTT_EV_KEEPALIVE,	/* the keepalive timer wants a look */
 };
+
+/* Driving the state machine: who runs mqtt_session_progress() for an
+ * event, and the barriers that make sure someone does.
+ *
+ *   counter      raised by            while raised, an event    barrier
+ *   sync_users   connect(), send(),   wakes the sleepers and    A
+ *                close() (session_    queues no work
+ *                sync_begin/_end)
+ *   rx_waiters   recv() asleep        of more than two bytes    B
+ *                (MQTT_WAIT_RX)       from TCP wakes the reader
+ *                                     and queues no work
+ *   neither      -                    queues the work
+ *
+ * A: mqtt_session_kick() sets MQTT_EV_PENDING, smp_mb__after_atomic(),
+ *    reads sync_users; mqtt_session_sync_end() decrements sync_users,
+ *    smp_mb__after_atomic(), tests MQTT_EV_PENDING and kicks again.
+ *    Either the kick sees the driver, or the driver's last look sees
+ *    the event.
+ * B: mqtt_session_kick_data() sets MQTT_EV_PENDING,
+ *    smp_mb__after_atomic(), reads rx_waiters; mqtt_sock_wait() with
+ *    MQTT_WAIT_RX decrements rx_waiters, smp_mb__after_atomic(), tests
+ *    MQTT_EV_PENDING and runs progress.
+ * C: progress clears MQTT_EV_PENDING, then smp_mb__after_atomic(), then
+ *    reads the TCP socket: an event noted after the clear sets the bit
+ *    again and is looked at by the next run.
+ *
+ * So every sleep in a system call must also end on MQTT_EV_PENDING and
+ * then run progress: mqtt_sock_wait() is the one place that does.
+ */
 
 /* Payloads up to this size are copied next to the PUBLISH's head and go
  * to TCP in one call; larger ones go from the caller's memory.
@@ -202,57 +233,85 @@ struct mqtt_config {
 };
 
 /**
+ * struct mqtt_pub_args - topic, QoS and retain of one send()
+ * @topic: the topic name: the socket's default or a cmsg's
+ * @topic_len: its length
+ * @qos: the QoS
+ * @retain: the RETAIN flag
+ */
+struct mqtt_pub_args {
+	const u8 *topic;
+	u32 topic_len;
+	u8 qos;
+	bool retain;
+};
+
+struct mqtt_transport;
+
+/**
  * struct mqtt_sock - an AF_MQTT socket
  * @sk: the socket; first, so that sk and mqtt_sock convert by cast.  Its
  *	sk_timer is the session's one timer: the connect deadline while
  *	CONNECTING, the PINGREQ and PINGRESP deadlines while CONNECTED (the
  *	two never overlap); it holds a reference on @sk while pending
- * @conf: options (socket lock)
- * @tcp: the inner TCP socket to the broker, present in CONNECTING and
- *	CONNECTED (socket lock)
- * @connack: the broker's CONNACK, valid when @connack_valid (socket lock)
- * @connack_valid: a CONNACK arrived on the last connect (socket lock)
+ * @conf: options (config.c; socket lock; inflight_max also read
+ *	locklessly by poll)
+ * @xprt: the connection to the broker, present in CONNECTING and
+ *	CONNECTED (transport.c; socket lock)
  * @txq: struct mqtt_txbuf list, in wire order; while CONNECTING, the
- *	CONNECT until TCP took all of it (socket lock).  Its unsent bytes are
- *	counted in sk->sk_wmem_queued, read locklessly by poll (and shown by
- *	SO_MEMINFO)
- * @tx_stalled: @txq waited for TCP with the lock released, so a sender
- *	may be waiting for it to empty (socket lock)
- * @ids: packet identifiers in use, NULL until first needed; set once
- *	under the socket lock, read locklessly by poll, freed with the socket
- * @rxq: struct mqtt_rx_msg list for recvmsg (socket lock)
- * @rx_queued: bytes charged by @rxq; read locklessly by poll
- * @rx_hdr: fixed header of the packet being received; while CONNECTING,
- *	the CONNACK as it arrives (socket lock)
- * @rx_hdr_len: bytes in @rx_hdr (socket lock)
- * @rx_remlen: its Remaining Length, once @rx_hdr is complete
- * @rx_body: @rx_hdr is complete; the body is being received
- * @rx_got: body bytes received so far
- * @rx_ctl: body of a packet other than PUBLISH
- * @rx_msg: body of the PUBLISH being received
- * @rx_blocked: receiving stopped for lack of budget (back-pressure)
- * @tcp_fin: TCP's sending side was shut after DISCONNECT (socket lock)
- * @last_tx: jiffies when bytes last went to TCP; read by the keepalive
- *	timer
- * @ping_outstanding: a PINGREQ awaits any packet from the broker; the
- *	timer is armed for its deadline meanwhile
- * @events: MQTT_EV_* bits, set from any context, atomic
- * @sync_users: system calls driving the state machine themselves
- *	(mqtt_sync_begin); while nonzero, events wake them, no work is queued
- * @rx_waiters: recv() calls asleep that read TCP themselves when data
- *	comes (mqtt_kick_data)
+ *	CONNECT until TCP took all of it (tx.c; socket lock).  Its unsent
+ *	bytes are counted in sk->sk_wmem_queued, read locklessly by poll
+ *	(and shown by SO_MEMINFO)
+ * @ids: packet identifiers in use, NULL until first needed (flow.c); set
+ *	once under the socket lock, read locklessly by poll, freed with the
+ *	socket
+ * @rxq: struct mqtt_rx_msg list for recvmsg (rx.c; socket lock)
+ * @rx_msg: body of the PUBLISH being received (rx.c; socket lock)
+ * @last_tx: jiffies when bytes last went to TCP (transport.c; written
+ *	under the socket lock, read locklessly by the keepalive timer)
+ * @events: MQTT_EV_* bits (session.c; atomic: set from any context,
+ *	cleared under the socket lock)
  * @work: runs mqtt_session_progress() in process context; holds a
- *	reference on @sk while queued
+ *	reference on @sk while queued (session.c)
+ * @rx_queued: bytes charged by @rxq (rx.c; socket lock, read locklessly
+ *	by poll)
+ * @rx_remlen: Remaining Length of the packet being received, once
+ *	@rx_hdr is complete (rx.c; socket lock)
+ * @rx_got: body bytes of it received so far (rx.c; socket lock)
+ * @sync_users: system calls driving the state machine themselves
+ *	(session.c; atomic, see "Driving the state machine")
+ * @rx_waiters: recv() calls asleep that read TCP themselves when data
+ *	comes (af_mqtt.c; atomic, see "Driving the state machine")
+ * @connack: the broker's CONNACK, valid when @connack_valid (session.c;
+ *	socket lock)
+ * @rx_hdr: fixed header of the packet being received; while CONNECTING,
+ *	the CONNACK as it arrives (rx.c; socket lock)
+ * @rx_hdr_len: bytes in @rx_hdr (rx.c, reset by the session at connect;
+ *	socket lock)
+ * @rx_ctl: body of a packet other than PUBLISH (rx.c; socket lock)
+ * @connack_valid: a CONNACK arrived on the last connect (session.c;
+ *	socket lock)
+ * @tcp_fin: TCP's sending side was shut after DISCONNECT (session.c;
+ *	socket lock)
+ * @tx_stalled: @txq waited for TCP with the lock released, so a sender
+ *	may be waiting for it to empty (tx.c; socket lock)
+ * @rx_body: @rx_hdr is complete; the body is being received (rx.c;
+ *	socket lock)
+ * @rx_blocked: receiving stopped for lack of budget, back-pressure (rx.c;
+ *	socket lock)
+ * @ping_outstanding: a PINGREQ awaits any packet from the broker; the
+ *	timer is armed for its deadline meanwhile (session.c sets it, rx.c
+ *	clears it on any packet; written under the socket lock, read
+ *	locklessly by the keepalive timer)
  */
 struct mqtt_sock {
 	struct sock sk;
 
 	/* By size, then by concern, to leave no holes: this struct is most
-	 * of what a session adds to its TCP socket, and with struct sock of
-	 * Debian's 6.1 it fills a 960-byte slab object.
+	 * of what a session adds to its TCP socket.
 	 */
 	struct mqtt_config conf;
-	struct socket *tcp;
+	struct mqtt_transport *xprt;
 	struct list_head txq;
 	struct mqtt_ids *ids;
 	struct list_head rxq;
@@ -279,10 +338,113 @@ struct mqtt_sock {
 	bool ping_outstanding;
 };
 
+/* The socket: accessors and checks any layer may use. */
+
 static inline struct mqtt_sock *mqtt_sk(const struct sock *sk)
 {
 	return (struct mqtt_sock *)sk;
 }
+
+/* The lock rule of a function documented "the socket, locked", checked
+ * on lockdep kernels.
+ */
+static inline void mqtt_lock_held(const struct mqtt_sock *msk)
+{
+	sock_owned_by_me(&msk->sk);
+}
+
+/* "Locked or dying": the destructor runs unlocked, with no reference
+ * left and nothing else able to reach the socket.
+ */
+static inline void mqtt_lock_held_or_dying(const struct mqtt_sock *msk)
+{
+	if (refcount_read(&msk->sk.sk_refcnt))
+		mqtt_lock_held(msk);
+}
+
+static inline enum mqtt_state mqtt_state(const struct sock *sk)
+{
+	return READ_ONCE(sk->sk_state);
+}
+
+static inline void mqtt_set_state(struct sock *sk, enum mqtt_state state)
+{
+	WRITE_ONCE(sk->sk_state, state);
+}
+
+/* Wake writers and POLLOUT waiters. */
+static inline void mqtt_write_space(struct sock *sk)
+{
+	struct socket_wq *wq;
+
+	rcu_read_lock();
+	wq = rcu_dereference(sk->sk_wq);
+	if (skwq_has_sleeper(wq))
+		wake_up_interruptible_sync_poll(&wq->wait, EPOLLOUT |
+						EPOLLWRNORM | EPOLLWRBAND);
+	sk_wake_async(sk, SOCK_WAKE_SPACE, POLL_OUT);
+	rcu_read_unlock();
+}
+
+/* af_mqtt.c, sockopt.c: the system calls */
+
+/* mqtt_sock_wait() flags */
+#define MQTT_WAIT_RX		BIT(0)	/* a reader: counts in rx_waiters */
+
+int mqtt_sock_wait(struct mqtt_sock *msk, long *timeo,
+		   bool (*done)(const struct mqtt_sock *msk, const void *arg),
+		   const void *arg, unsigned int flags);
+int mqtt_sockopt_set(struct socket *sock, int level, int optname,
+		     sockptr_t optval, unsigned int optlen);
+int mqtt_sockopt_get(struct socket *sock, int level, int optname,
+		     char __user *optval, int __user *optlen);
+
+/* session.c: the state machine */
+
+/* An event waits for mqtt_session_progress(); lockless. */
+static inline bool mqtt_session_pending(const struct mqtt_sock *msk)
+{
+	return test_bit(MQTT_EV_PENDING, &msk->events);
+}
+
+int __init mqtt_session_module_init(void);
+void mqtt_session_module_exit(void);
+void mqtt_session_init(struct mqtt_sock *msk);
+void mqtt_session_destroy(struct mqtt_sock *msk);
+void mqtt_session_kick(struct mqtt_sock *msk);
+void mqtt_session_kick_data(struct mqtt_sock *msk, size_t unread);
+void mqtt_session_sync_begin(struct mqtt_sock *msk);
+void mqtt_session_sync_end(struct mqtt_sock *msk);
+void mqtt_session_progress(struct mqtt_sock *msk);
+int mqtt_session_connect(struct mqtt_sock *msk, struct sockaddr *addr,
+			 int addrlen);
+int mqtt_session_publish(struct mqtt_sock *msk, const struct mqtt_pub_args *a,
+			 u32 remlen, struct iov_iter *iter);
+int mqtt_session_subscribe(struct mqtt_sock *msk, bool sub, const u8 *filter,
+			   u32 len, u8 qos, struct mqtt_flow **flowp);
+void mqtt_session_fail(struct mqtt_sock *msk, int err);
+int mqtt_session_shutdown(struct mqtt_sock *msk, int how);
+bool mqtt_session_lingers(struct mqtt_sock *msk);
+void mqtt_session_release(struct mqtt_sock *msk);
+
+/* timers.c: the session's timer */
+void mqtt_timer_init(struct mqtt_sock *msk);
+void mqtt_timer_arm(struct mqtt_sock *msk, unsigned long expires);
+void mqtt_timer_connect_start(struct mqtt_sock *msk);
+void mqtt_timer_keepalive_start(struct mqtt_sock *msk);
+void mqtt_timer_ping_start(struct mqtt_sock *msk, unsigned long now);
+unsigned long mqtt_timer_keepalive_due(const struct mqtt_sock *msk);
+void mqtt_timer_stop(struct mqtt_sock *msk);
+
+/* rx.c: receiving, the receive queue */
+void mqtt_rx_init(struct mqtt_sock *msk);
+int mqtt_rx_connack(struct mqtt_sock *msk);
+int mqtt_rx(struct mqtt_sock *msk);
+int mqtt_rx_recv(struct mqtt_sock *msk, struct msghdr *msg, size_t len,
+		 int flags);
+void mqtt_rx_purge(struct mqtt_sock *msk, bool all);
+
+/* tx.c: the send queue, PUBLISH framing */
 
 /* Bytes in the send queue TCP has not taken; lockless for poll. */
 static inline int mqtt_txq_bytes(const struct mqtt_sock *msk)
@@ -295,6 +457,17 @@ static inline void mqtt_txq_add(struct mqtt_sock *msk, int delta)
 {
 	WRITE_ONCE(msk->sk.sk_wmem_queued, msk->sk.sk_wmem_queued + delta);
 }
+
+void mqtt_tx_init(struct mqtt_sock *msk);
+bool mqtt_tx_ready(const struct mqtt_sock *msk);
+int mqtt_tx_queue(struct mqtt_sock *msk, const void *buf, size_t len);
+u8 *mqtt_tx_queue_secret(struct mqtt_sock *msk, size_t len);
+int mqtt_tx_flush(struct mqtt_sock *msk);
+void mqtt_tx_purge(struct mqtt_sock *msk);
+int mqtt_tx_publish(struct mqtt_sock *msk, const struct mqtt_pub_args *a,
+		    u32 remlen, struct iov_iter *iter, bool *broken);
+
+/* flow.c: packet identifiers, the send window, delivery reports */
 
 /* PUBLISH flows in flight; socket lock, or lockless for poll. */
 static inline u32 mqtt_inflight(const struct mqtt_sock *msk)
@@ -315,88 +488,50 @@ static inline u32 mqtt_window_used(const struct mqtt_sock *msk)
 		     0;
 }
 
-static inline enum mqtt_state mqtt_state(const struct sock *sk)
-{
-	return READ_ONCE(sk->sk_state);
-}
-
-static inline void mqtt_set_state(struct sock *sk, enum mqtt_state state)
-{
-	WRITE_ONCE(sk->sk_state, state);
-}
-
-/* af_mqtt.c */
-extern struct workqueue_struct *mqtt_wq;
-
-/* sockopt.c */
-void mqtt_config_init(struct mqtt_config *conf);
-void mqtt_config_free(struct mqtt_config *conf);
-struct mqtt_field mqtt_config_str(const struct mqtt_config *conf,
-				  enum mqtt_str which);
-int mqtt_setsockopt(struct socket *sock, int level, int optname,
-		    sockptr_t optval, unsigned int optlen);
-int mqtt_getsockopt(struct socket *sock, int level, int optname,
-		    char __user *optval, int __user *optlen);
-
-/* transport.c */
-int __init mqtt_transport_init(void);
-int mqtt_tcp_open(struct mqtt_sock *msk, struct sockaddr *addr, int addrlen);
-void mqtt_tcp_close(struct mqtt_sock *msk, bool abort);
-int mqtt_tcp_send(struct mqtt_sock *msk, struct kvec *vec, size_t nr,
-		  size_t len, int flags);
-int mqtt_tcp_send_packet(struct mqtt_sock *msk, struct kvec *vec, size_t nr,
-			 size_t head, struct iov_iter *iter);
-int mqtt_tcp_recv(struct mqtt_sock *msk, void *buf, size_t len);
-int mqtt_tcp_read(struct mqtt_sock *msk, sk_read_actor_t actor);
-int mqtt_tcp_status(struct mqtt_sock *msk);
-int mqtt_tcp_error(struct mqtt_sock *msk);
-bool mqtt_tcp_eof(struct mqtt_sock *msk);
-
-/* session.c */
-void mqtt_kick(struct mqtt_sock *msk);
-void mqtt_kick_data(struct mqtt_sock *msk, size_t unread);
-void mqtt_sync_begin(struct mqtt_sock *msk);
-void mqtt_sync_end(struct mqtt_sock *msk);
-void mqtt_work(struct work_struct *work);
-int mqtt_session_connect(struct mqtt_sock *msk, struct sockaddr *addr,
-			 int addrlen);
-void mqtt_session_progress(struct mqtt_sock *msk);
-void mqtt_session_fail(struct mqtt_sock *msk, int err);
-int mqtt_session_shutdown(struct mqtt_sock *msk, int how);
-void mqtt_session_release(struct mqtt_sock *msk);
-int mqtt_session_error(struct mqtt_sock *msk);
-void mqtt_session_destroy(struct mqtt_sock *msk);
-int mqtt_subscribe(struct mqtt_sock *msk, int optname, sockptr_t optval,
-		   unsigned int optlen);
-
-/* tx.c */
-int mqtt_sendmsg(struct socket *sock, struct msghdr *msg, size_t len);
-bool mqtt_tx_ready(const struct mqtt_sock *msk);
-int mqtt_tx_queue(struct mqtt_sock *msk, const void *buf, size_t len);
-u8 *mqtt_tx_queue_secret(struct mqtt_sock *msk, size_t len);
-int mqtt_tx_flush(struct mqtt_sock *msk);
-void mqtt_tx_purge(struct mqtt_sock *msk);
-struct mqtt_ids *mqtt_ids_get(struct mqtt_sock *msk);
-void mqtt_ids_free(struct mqtt_sock *msk);
+struct mqtt_ids *mqtt_flow_ids_get(struct mqtt_sock *msk);
+void mqtt_flow_ids_free(struct mqtt_sock *msk);
 int mqtt_flow_alloc(struct mqtt_sock *msk, enum mqtt_flow_kind kind,
 		    struct mqtt_flow **flowp);
+struct mqtt_flow *mqtt_flow_find(struct mqtt_sock *msk, u16 pid);
 void mqtt_flow_free(struct mqtt_sock *msk, u16 pid);
+void mqtt_flow_published(struct mqtt_sock *msk, struct mqtt_flow *flow);
 void mqtt_flow_complete(struct mqtt_sock *msk, u16 pid, int err);
-void mqtt_flows_fail(struct mqtt_sock *msk, int err);
-void mqtt_reports_retry(struct mqtt_sock *msk);
-void mqtt_write_space(struct sock *sk);
+void mqtt_flow_sub_done(struct mqtt_sock *msk, struct mqtt_flow *flow,
+			u8 result);
+bool mqtt_flow_sub_end(struct mqtt_sock *msk, struct mqtt_flow *flow,
+		       int *result);
+void mqtt_flow_fail_all(struct mqtt_sock *msk, int err);
+void mqtt_flow_reports_retry(struct mqtt_sock *msk);
+int mqtt_flow_qos2_arrived(struct mqtt_sock *msk, u16 pid);
+void mqtt_flow_qos2_released(struct mqtt_sock *msk, u16 pid);
+void mqtt_flow_qos2_forget(struct mqtt_sock *msk);
 
-/* rx.c */
-int mqtt_rx(struct mqtt_sock *msk);
-int mqtt_recvmsg(struct socket *sock, struct msghdr *msg, size_t len,
-		 int flags);
-void mqtt_rx_purge(struct mqtt_sock *msk, bool all);
+/* config.c: the option store */
+void mqtt_config_init(struct mqtt_config *conf);
+void mqtt_config_free(struct mqtt_config *conf);
+bool mqtt_config_connect_opt(int optname);
+struct mqtt_field mqtt_config_str(const struct mqtt_config *conf,
+				  enum mqtt_str which);
+int mqtt_config_set(struct mqtt_sock *msk, int optname, sockptr_t optval,
+		    unsigned int optlen);
+int mqtt_config_get(struct mqtt_sock *msk, int optname, int *val,
+		    struct mqtt_field *str);
 
-/* timers.c */
-void mqtt_timers_init(struct mqtt_sock *msk);
-void mqtt_connect_timer_start(struct mqtt_sock *msk);
-void mqtt_keepalive_start(struct mqtt_sock *msk);
-void mqtt_timer_stop(struct mqtt_sock *msk);
-int mqtt_keepalive_check(struct mqtt_sock *msk);
+/* transport.c: the inner TCP socket */
+int mqtt_transport_open(struct mqtt_sock *msk, struct sockaddr *addr,
+			int addrlen);
+void mqtt_transport_close(struct mqtt_sock *msk, bool abort);
+void mqtt_transport_shutdown(struct mqtt_sock *msk);
+int mqtt_transport_getname(struct mqtt_sock *msk, struct sockaddr *addr,
+			   int peer);
+int mqtt_transport_send(struct mqtt_sock *msk, struct kvec *vec, size_t nr,
+			size_t len, int flags);
+int mqtt_transport_send_packet(struct mqtt_sock *msk, struct kvec *vec,
+			       size_t nr, size_t head, struct iov_iter *iter);
+int mqtt_transport_recv(struct mqtt_sock *msk, void *buf, size_t len);
+int mqtt_transport_read(struct mqtt_sock *msk, sk_read_actor_t actor);
+int mqtt_transport_status(struct mqtt_sock *msk);
+int mqtt_transport_error(struct mqtt_sock *msk);
+bool mqtt_transport_eof(struct mqtt_sock *msk);
 
 #endif /* _NET_MQTT_MQTT_H */

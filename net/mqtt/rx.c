@@ -8,6 +8,9 @@
  * stream.  A packet may arrive in any number of pieces: the fixed header
  * is gathered a byte at a time, the body straight into its buffer.
  *
+ * Below the session, which calls it and ends the session on its errors;
+ * above tx.c (the acknowledgments it queues), flow.c and the transport.
+ *
  * Back-pressure: a PUBLISH is taken from TCP only while the queue holds
  * less than SO_RCVBUF (an empty queue always takes one, up to
  * MQTT_RECV_MAX), and nothing is taken while more than SO_SNDBUF of
@@ -16,11 +19,49 @@
  * restarts it.  Nothing is ever dropped.
  */
 #include <linux/mm.h>
-#include <linux/sched/signal.h>
 #include <linux/slab.h>
 #include <linux/uio.h>
 
 #include "mqtt.h"
+
+/**
+ * mqtt_rx_init() - an empty receive queue for a new socket
+ * @msk: the socket, new
+ */
+void mqtt_rx_init(struct mqtt_sock *msk)
+{
+	INIT_LIST_HEAD(&msk->rxq);
+}
+
+/**
+ * mqtt_rx_connack() - read the CONNACK into rx_hdr, never more
+ * @msk: the socket, locked, CONNECTING, its TCP connection up
+ *
+ * Bytes after the CONNACK belong to the session: they stay in TCP.
+ *
+ * Return: 0 with @msk->connack filled, -EAGAIN to wait, else -errno.
+ */
+int mqtt_rx_connack(struct mqtt_sock *msk)
+{
+	BUILD_BUG_ON(sizeof(msk->rx_hdr) < MQTT_CONNACK_SIZE);
+
+	mqtt_lock_held(msk);
+	for (;;) {
+		int n, err;
+
+		err = mqtt_decode_connack(msk->rx_hdr, msk->rx_hdr_len,
+					  &msk->connack);
+		if (err != -EAGAIN)
+			return err;
+		n = mqtt_transport_recv(msk, msk->rx_hdr + msk->rx_hdr_len,
+					MQTT_CONNACK_SIZE - msk->rx_hdr_len);
+		if (n < 0)
+			return n;
+		if (!n)		/* The broker closed before answering. */
+			return -ECONNRESET;
+		msk->rx_hdr_len += n;
+	}
+}
 
 static u8 mqtt_rx_type(const struct mqtt_sock *msk)
 {
@@ -84,7 +125,6 @@ static int mqtt_rx_publish(struct mqtt_sock *msk)
 {
 	struct mqtt_rx_msg *m = msk->rx_msg;
 	struct mqtt_publish_info *pub = &m->pub;
-	struct mqtt_ids *ids;
 	int err;
 
 	msk->rx_msg = NULL;
@@ -97,19 +137,14 @@ static int mqtt_rx_publish(struct mqtt_sock *msk)
 		err = mqtt_tx_ack(msk, MQTT_PKT_PUBACK, pub->pid);
 		break;
 	case 2:
-		ids = mqtt_ids_get(msk);
-		err = -ENOMEM;
-		if (!ids)
-			break;
+		err = mqtt_flow_qos2_arrived(msk, pub->pid);
 		/* Still awaiting PUBREL: a resend, delivered once already. */
-		if (xa_load(&ids->in_qos2, pub->pid)) {
+		if (err > 0) {
 			u16 pid = pub->pid;
 
 			kvfree(m);
 			return mqtt_tx_ack(msk, MQTT_PKT_PUBREC, pid);
 		}
-		err = xa_insert(&ids->in_qos2, pub->pid, xa_mk_value(1),
-				GFP_KERNEL_ACCOUNT);
 		if (!err)
 			err = mqtt_tx_ack(msk, MQTT_PKT_PUBREC, pub->pid);
 		break;
@@ -124,36 +159,21 @@ drop:
 	return err;
 }
 
-/* SUBACK or UNSUBACK for the (UN)SUBSCRIBE waiting on @flow. */
-static void mqtt_rx_sub_done(struct mqtt_sock *msk, struct mqtt_flow *flow,
-			     u8 result)
-{
-	if (flow->abandoned) {
-		mqtt_flow_free(msk, flow->pid);
-		return;
-	}
-	flow->result = result;
-	flow->done = true;
-	msk->sk.sk_state_change(&msk->sk);
-}
-
 /* An acknowledgment: it must match a flow waiting for it [MQTT-4.8.0-1]. */
 static int mqtt_rx_ack(struct mqtt_sock *msk, u8 type)
 {
-	struct mqtt_ids *ids = msk->ids;
 	struct mqtt_flow *flow;
 	u16 pid;
 	u8 code;
 
 	if (mqtt_decode_ack(msk->rx_ctl, MQTT_ACK_REMLEN, &pid))
 		return -EPROTO;
-	flow = ids ? xa_load(&ids->out, pid) : NULL;
+	flow = mqtt_flow_find(msk, pid);
 
 	switch (type) {
 	case MQTT_PKT_PUBREL:
 		/* Unknown ids come from a resumed session: answer anyway. */
-		if (ids)
-			xa_erase(&ids->in_qos2, pid);
+		mqtt_flow_qos2_released(msk, pid);
 		return mqtt_tx_ack(msk, MQTT_PKT_PUBCOMP, pid);
 	case MQTT_PKT_PUBACK:
 		if (!flow || flow->kind != MQTT_FLOW_PUBACK)
@@ -175,14 +195,14 @@ static int mqtt_rx_ack(struct mqtt_sock *msk, u8 type)
 	case MQTT_PKT_UNSUBACK:
 		if (!flow || flow->kind != MQTT_FLOW_UNSUBACK)
 			return -EPROTO;
-		mqtt_rx_sub_done(msk, flow, 0);
+		mqtt_flow_sub_done(msk, flow, 0);
 		return 0;
 	case MQTT_PKT_SUBACK:
 		code = msk->rx_ctl[MQTT_PID_SIZE];
 		if (!flow || flow->kind != MQTT_FLOW_SUBACK ||
 		    (code > MQTT_QOS_MAX && code != MQTT_SUBACK_FAILURE))
 			return -EPROTO;
-		mqtt_rx_sub_done(msk, flow, code);
+		mqtt_flow_sub_done(msk, flow, code);
 		return 0;
 	}
 	return -EPROTO;
@@ -301,8 +321,9 @@ int mqtt_rx(struct mqtt_sock *msk)
 {
 	int n;
 
+	mqtt_lock_held(msk);
 	msk->rx_blocked = false;
-	n = mqtt_tcp_read(msk, mqtt_rx_actor);
+	n = mqtt_transport_read(msk, mqtt_rx_actor);
 	return n < 0 ? n : 0;
 }
 
@@ -315,12 +336,12 @@ void mqtt_rx_purge(struct mqtt_sock *msk, bool all)
 {
 	struct mqtt_rx_msg *m, *tmp;
 
+	mqtt_lock_held_or_dying(msk);
 	kvfree(msk->rx_msg);
 	msk->rx_msg = NULL;
 	msk->rx_hdr_len = 0;
 	msk->rx_body = false;
-	if (msk->ids)
-		xa_destroy(&msk->ids->in_qos2);
+	mqtt_flow_qos2_forget(msk);
 	if (!all)
 		return;
 	list_for_each_entry_safe(m, tmp, &msk->rxq, list) {
@@ -335,14 +356,29 @@ static int mqtt_put_cmsg_int(struct msghdr *msg, int type, int val)
 	return put_cmsg(msg, SOL_MQTT, type, sizeof(val), &val);
 }
 
-/* Copy out @m; the caller dequeues it unless peeking. */
-static int mqtt_recv_one(struct msghdr *msg, size_t len, int flags,
-			 const struct mqtt_rx_msg *m)
+/**
+ * mqtt_rx_recv() - copy out the first queued message, and dequeue it
+ * @msk: the socket, locked, @rxq not empty
+ * @msg: receives the payload, and SOL_MQTT cmsgs for topic, QoS, retain
+ *	and DUP
+ * @len: room for the payload
+ * @flags: MSG_PEEK leaves the message queued; MSG_TRUNC returns its length
+ *
+ * Return: bytes copied (the whole payload's length with MSG_TRUNC), or
+ * -errno with the message left queued.
+ */
+int mqtt_rx_recv(struct mqtt_sock *msk, struct msghdr *msg, size_t len,
+		 int flags)
 {
-	const struct mqtt_publish_info *pub = &m->pub;
-	size_t copied = min_t(size_t, len, pub->payload_len);
+	struct mqtt_rx_msg *m;
+	const struct mqtt_publish_info *pub;
+	size_t copied;
 	int err;
 
+	mqtt_lock_held(msk);
+	m = list_first_entry(&msk->rxq, struct mqtt_rx_msg, list);
+	pub = &m->pub;
+	copied = min_t(size_t, len, pub->payload_len);
 	if (copy_to_iter(m->body + pub->payload_off, copied,
 			 &msg->msg_iter) != copied)
 		return -EFAULT;
@@ -360,107 +396,12 @@ static int mqtt_recv_one(struct msghdr *msg, size_t len, int flags,
 		err = mqtt_put_cmsg_int(msg, MQTT_PUBLISH_DUP, pub->dup);
 	if (err)
 		return err;
-	return flags & MSG_TRUNC ? pub->payload_len : copied;
-}
-
-/* No more messages will come: the session or its receive side ended.
- * After DISCONNECT the client is done with the connection
- * [MQTT-3.14.4-1]: what is queued is read, then end of stream.
- */
-static bool mqtt_recv_stopped(const struct mqtt_sock *msk)
-{
-	return mqtt_state(&msk->sk) != MQTT_CONNECTED ||
-	       (msk->sk.sk_shutdown & SHUTDOWN_MASK);
-}
-
-/* Once stopped and drained: the session's error once, then 0. */
-static int mqtt_recv_end(struct mqtt_sock *msk)
-{
-	switch (mqtt_state(&msk->sk)) {
-	case MQTT_CONNECTED:
-		return 0;
-	case MQTT_CLOSED:
-		return mqtt_session_error(msk);
-	default:
-		return -ENOTCONN;
-	}
-}
-
-/**
- * mqtt_recvmsg() - read one PUBLISH
- * @sock: the socket
- * @msg: receives the payload, and SOL_MQTT cmsgs for topic, QoS, retain
- *	and DUP
- * @len: room for the payload
- * @flags: MSG_DONTWAIT, MSG_PEEK, MSG_TRUNC, MSG_ERRQUEUE
- *
- * Queued messages are returned even after the session ended; then its
- * error, once; then 0.  Every message has MSG_EOR, end of stream not.
- *
- * Return: bytes copied (the whole payload's length with MSG_TRUNC), 0 at
- * end of stream, else -errno.
- */
-int mqtt_recvmsg(struct socket *sock, struct msghdr *msg, size_t len,
-		 int flags)
-{
-	DEFINE_WAIT_FUNC(wait, woken_wake_function);
-	struct sock *sk = sock->sk;
-	struct mqtt_sock *msk = mqtt_sk(sk);
-	struct mqtt_rx_msg *m;
-	long timeo;
-	int ret;
-
-	if (flags & MSG_OOB)
-		return -EOPNOTSUPP;
-	if (flags & MSG_ERRQUEUE) {
-		ret = sock_recv_errqueue(sk, msg, len, SOL_MQTT,
-					 MQTT_DELIVERY_REPORTS);
-		lock_sock(sk);
-		mqtt_reports_retry(msk);
-		release_sock(sk);
-		return ret;
-	}
-
-	timeo = sock_rcvtimeo(sk, flags & MSG_DONTWAIT);
-	lock_sock(sk);
-	add_wait_queue(sk_sleep(sk), &wait);
-	while (list_empty(&msk->rxq)) {
-		if (mqtt_recv_stopped(msk)) {
-			ret = mqtt_recv_end(msk);
-			goto out;
-		}
-		if (!timeo) {
-			ret = -EAGAIN;
-			goto out;
-		}
-		if (signal_pending(current)) {
-			ret = sock_intr_errno(timeo);
-			goto out;
-		}
-		atomic_inc(&msk->rx_waiters);
-		sk_wait_event(sk, &timeo, !list_empty(&msk->rxq) ||
-			      mqtt_recv_stopped(msk) ||
-			      test_bit(MQTT_EV_PENDING, &msk->events), &wait);
-		atomic_dec(&msk->rx_waiters);
-		/* Pairs with mqtt_kick_data(): data it woke us for, or that
-		 * came as we left, is read here, not left to no one.
-		 */
-		smp_mb__after_atomic();
-		if (test_bit(MQTT_EV_PENDING, &msk->events))
-			mqtt_session_progress(msk);
-	}
-	m = list_first_entry(&msk->rxq, struct mqtt_rx_msg, list);
-	ret = mqtt_recv_one(msg, len, flags, m);
-	if (ret >= 0 && !(flags & MSG_PEEK)) {
+	if (flags & MSG_TRUNC)
+		copied = pub->payload_len;
+	if (!(flags & MSG_PEEK)) {
 		list_del(&m->list);
 		WRITE_ONCE(msk->rx_queued, msk->rx_queued - m->size);
 		kvfree(m);
-		/* Room again: resume reading the TCP socket. */
-		if (msk->rx_blocked)
-			mqtt_kick(msk);
 	}
-out:
-	remove_wait_queue(sk_sleep(sk), &wait);
-	release_sock(sk);
-	return ret;
+	return copied;
 }

@@ -8,14 +8,22 @@
  * and the pending events and advances as far as it can, so running it
  * once too often is harmless and an event is never lost as long as it
  * runs once after the event was noted.  It runs either in the system call
- * that drives it (mqtt_sync_begin) or from mqtt_work().
+ * that drives it (mqtt_session_sync_begin()) or from the session's work.
+ *
+ * Called by the system calls (af_mqtt.c, sockopt.c); calls the layers
+ * below (rx.c, tx.c, flow.c, config.c, timers.c, transport.c), which
+ * return errors and leave ending the session to it.  The only calls up
+ * into it are the upcall of the transport's callbacks and the timer:
+ * mqtt_session_kick() and mqtt_session_kick_data().
  */
 #include <linux/mm.h>
 #include <linux/sched.h>
-#include <linux/sched/signal.h>
 #include <linux/slab.h>
 
 #include "mqtt.h"
+
+/* Runs mqtt_session_work(): one queue for every socket, no thread each. */
+static struct workqueue_struct *mqtt_wq;
 
 /* Wake the system calls that will run progress themselves. */
 static void mqtt_wake_drivers(struct sock *sk)
@@ -30,21 +38,21 @@ static void mqtt_wake_drivers(struct sock *sk)
 }
 
 /**
- * mqtt_kick() - note that the session has something to look at
+ * mqtt_session_kick() - the upcall: the session has something to look at
  * @msk: the socket; any context, no lock needed
  *
- * If system calls are driving the state machine they are woken (or see
- * the event before they return); otherwise the work item runs progress.
- * The barrier pairs with the one in mqtt_sync_end(): either this sees no
- * sync user, or that one sees MQTT_EV_PENDING set, so no event is left
- * behind.
+ * Called by the transport's callbacks and by the timer, the only calls
+ * from a lower layer into the session.  If system calls are driving the
+ * state machine they are woken (or see the event before they return);
+ * otherwise the work item runs progress.  See "Driving the state
+ * machine" in mqtt.h for the barriers.
  */
-void mqtt_kick(struct mqtt_sock *msk)
+void mqtt_session_kick(struct mqtt_sock *msk)
 {
 	struct sock *sk = &msk->sk;
 
 	set_bit(MQTT_EV_PENDING, &msk->events);
-	/* Order the event before reading sync_users; see above. */
+	/* Order the event before reading sync_users (A in mqtt.h). */
 	smp_mb__after_atomic();
 	if (atomic_read(&msk->sync_users)) {
 		mqtt_wake_drivers(sk);
@@ -56,69 +64,70 @@ void mqtt_kick(struct mqtt_sock *msk)
 }
 
 /**
- * mqtt_kick_data() - note bytes from the broker
+ * mqtt_session_kick_data() - the upcall for bytes from the broker
  * @msk: the socket; any context, no lock needed
  * @unread: bytes TCP holds for us now
  *
  * A reader asleep in recv() (mqtt_sock.rx_waiters) is woken to read them
  * itself, which saves the worker's round trip before every batch of
  * messages.  Not for two bytes or fewer: that may be a lone PINGRESP,
- * and an idle session must wake nobody, so the work reads those.  The
- * barrier pairs with the one in mqtt_recvmsg() after its sleep.
+ * and an idle session must wake nobody, so the work reads those.
  */
-void mqtt_kick_data(struct mqtt_sock *msk, size_t unread)
+void mqtt_session_kick_data(struct mqtt_sock *msk, size_t unread)
 {
 	if (unread > MQTT_EMPTY_PKT_SIZE) {
 		set_bit(MQTT_EV_PENDING, &msk->events);
-		/* Order the event before reading rx_waiters; see above. */
+		/* Order the event before reading rx_waiters (B in mqtt.h). */
 		smp_mb__after_atomic();
 		if (atomic_read(&msk->rx_waiters)) {
 			mqtt_wake_drivers(&msk->sk);
 			return;
 		}
 	}
-	mqtt_kick(msk);
+	mqtt_session_kick(msk);
 }
 
 /**
- * mqtt_sync_begin() - a system call drives the state machine from here on
+ * mqtt_session_sync_begin() - a system call drives the state machine
  * @msk: the socket, locked
  *
- * Until mqtt_sync_end(), events wake the caller's sleeps instead of
- * queueing work: every wait in between must also end on MQTT_EV_PENDING
- * and then run mqtt_session_progress().  Saves a worker's round trip for
- * what the caller is waiting for anyway (a CONNACK, PUBACKs), and for
- * what it causes itself (the FINs of close()).
+ * Until mqtt_session_sync_end(), events wake the caller's sleeps instead
+ * of queueing work: every wait in between goes through mqtt_sock_wait(),
+ * which also ends on MQTT_EV_PENDING and then runs
+ * mqtt_session_progress().  Saves a worker's round trip for what the
+ * caller is waiting for anyway (a CONNACK, PUBACKs), and for what it
+ * causes itself (the FINs of close()).
  */
-void mqtt_sync_begin(struct mqtt_sock *msk)
+void mqtt_session_sync_begin(struct mqtt_sock *msk)
 {
+	mqtt_lock_held(msk);
 	atomic_inc(&msk->sync_users);
 }
 
 /**
- * mqtt_sync_end() - stop driving, after a last look
+ * mqtt_session_sync_end() - stop driving, after a last look
  * @msk: the socket, locked
  *
  * An event that came after the caller's last run (a CONNACK read without
  * a sleep, acks of earlier sends) is looked at here, where the caller
  * is anyway; only one that comes after that goes to the worker.
  */
-void mqtt_sync_end(struct mqtt_sock *msk)
+void mqtt_session_sync_end(struct mqtt_sock *msk)
 {
-	if (test_bit(MQTT_EV_PENDING, &msk->events))
+	mqtt_lock_held(msk);
+	if (mqtt_session_pending(msk))
 		mqtt_session_progress(msk);
 	atomic_dec(&msk->sync_users);
-	/* Pairs with mqtt_kick(): see there. */
+	/* Pairs with mqtt_session_kick() (A in mqtt.h). */
 	smp_mb__after_atomic();
-	if (test_bit(MQTT_EV_PENDING, &msk->events))
-		mqtt_kick(msk);
+	if (mqtt_session_pending(msk))
+		mqtt_session_kick(msk);
 }
 
-/**
- * mqtt_work() - run the state machine in process context
- * @work: &mqtt_sock.work, which holds a reference on the socket
+/* The state machine in process context; &mqtt_sock.work holds a
+ * reference on the socket.
  */
-void mqtt_work(struct work_struct *work)
+static void mqtt_session_work(struct work_struct *work)
 {
 	struct mqtt_sock *msk = container_of(work, struct mqtt_sock, work);
 	struct sock *sk = &msk->sk;
@@ -163,7 +172,7 @@ static void mqtt_teardown(struct mqtt_sock *msk, enum mqtt_state state,
 
 	mqtt_set_state(sk, state);
 	mqtt_timer_stop(msk);
-	mqtt_tcp_close(msk, abort);
+	mqtt_transport_close(msk, abort);
 	/* The CONNECT of a handshake cut short among what goes. */
 	mqtt_tx_purge(msk);
 	if (sk->sk_socket)
@@ -191,33 +200,9 @@ static void mqtt_connect_done(struct mqtt_sock *msk)
 	msk->rx_hdr_len = 0;
 	sk->sk_socket->state = SS_CONNECTED;
 	mqtt_set_state(sk, MQTT_CONNECTED);
-	mqtt_keepalive_start(msk);
+	msk->ping_outstanding = false;
+	mqtt_timer_keepalive_start(msk);
 	sk->sk_state_change(sk);
-}
-
-/* Read the CONNACK into rx_hdr, never more: bytes after it belong to the
- * session.
- * Return: 0 with @msk->connack filled, -EAGAIN to wait, else -errno.
- */
-static int mqtt_rx_connack(struct mqtt_sock *msk)
-{
-	BUILD_BUG_ON(sizeof(msk->rx_hdr) < MQTT_CONNACK_SIZE);
-
-	for (;;) {
-		int n, err;
-
-		err = mqtt_decode_connack(msk->rx_hdr, msk->rx_hdr_len,
-					  &msk->connack);
-		if (err != -EAGAIN)
-			return err;
-		n = mqtt_tcp_recv(msk, msk->rx_hdr + msk->rx_hdr_len,
-				  MQTT_CONNACK_SIZE - msk->rx_hdr_len);
-		if (n < 0)
-			return n;
-		if (!n)		/* The broker closed before answering. */
-			return -ECONNRESET;
-		msk->rx_hdr_len += n;
-	}
 }
 
 /* One step of the handshake: 0 to wait for more, 1 when done, -errno. */
@@ -227,7 +212,7 @@ static int mqtt_handshake(struct mqtt_sock *msk)
 
 	if (test_bit(MQTT_EV_TIMEOUT, &msk->events))
 		return -ETIMEDOUT;
-	err = mqtt_tcp_status(msk);
+	err = mqtt_transport_status(msk);
 	if (err)
 		return err > 0 ? 0 : err;
 	/* The CONNECT is all that is queued until the CONNACK. */
@@ -244,17 +229,6 @@ static int mqtt_handshake(struct mqtt_sock *msk)
 }
 
 /**
- * mqtt_session_error() - take the error that ended the session
- * @msk: the socket
- *
- * Return: -errno once, then 0.
- */
-int mqtt_session_error(struct mqtt_sock *msk)
-{
-	return sock_error(&msk->sk);
-}
-
-/**
  * mqtt_session_fail() - end a live session
  * @msk: the socket, locked
  * @err: why, as -errno; 0 for the orderly end after our DISCONNECT
@@ -267,12 +241,13 @@ void mqtt_session_fail(struct mqtt_sock *msk, int err)
 {
 	struct sock *sk = &msk->sk;
 
+	mqtt_lock_held(msk);
 	if (mqtt_state(sk) != MQTT_CONNECTED)
 		return;
 	/* Reports of the lost messages first: once the end shows, they are
 	 * on the error queue.
 	 */
-	mqtt_flows_fail(msk, err ? err : -EPIPE);
+	mqtt_flow_fail_all(msk, err ? err : -EPIPE);
 	/* The error before the state: see mqtt_poll().  The state early,
 	 * so that the keepalive timer stops re-arming itself.
 	 */
@@ -283,7 +258,7 @@ void mqtt_session_fail(struct mqtt_sock *msk, int err)
 	mqtt_set_state(sk, MQTT_CLOSED);
 	sk->sk_shutdown = SHUTDOWN_MASK;
 	mqtt_timer_stop(msk);
-	mqtt_tcp_close(msk, false);
+	mqtt_transport_close(msk, false);
 	mqtt_tx_purge(msk);
 	mqtt_rx_purge(msk, false);
 	if (err)
@@ -293,13 +268,42 @@ void mqtt_session_fail(struct mqtt_sock *msk, int err)
 }
 
 /* After DISCONNECT has gone out, close TCP's sending side too. */
-static void mqtt_tcp_finish(struct mqtt_sock *msk)
+static void mqtt_finish_tx(struct mqtt_sock *msk)
 {
 	if ((msk->sk.sk_shutdown & SEND_SHUTDOWN) && !mqtt_txq_bytes(msk) &&
 	    !msk->tcp_fin) {
-		kernel_sock_shutdown(msk->tcp, SHUT_WR);
+		mqtt_transport_shutdown(msk);
 		msk->tcp_fin = true;
 	}
+}
+
+/* The keepalive timer fired: queue PINGREQ when nothing was sent for a
+ * keepalive interval [MQTT-3.1.2-23]; a broker silent for a whole
+ * interval after it has let the session die.
+ * Return: 0, or -ETIMEDOUT (-ENOMEM) to end the session.
+ */
+static int mqtt_keepalive(struct mqtt_sock *msk)
+{
+	unsigned long now = jiffies, due;
+	u8 pkt[MQTT_EMPTY_PKT_SIZE];
+	int err;
+
+	if (!msk->conf.keepalive || (msk->sk.sk_shutdown & SEND_SHUTDOWN))
+		return 0;
+	/* Only the timer asks, and with a PINGREQ out only at its deadline. */
+	if (msk->ping_outstanding)
+		return -ETIMEDOUT;
+	due = mqtt_timer_keepalive_due(msk);
+	if (time_before(now, due)) {
+		mqtt_timer_arm(msk, due);
+		return 0;
+	}
+	err = mqtt_tx_queue(msk, pkt, mqtt_encode_empty(pkt, MQTT_PKT_PINGREQ));
+	if (err)
+		return err;
+	WRITE_ONCE(msk->ping_outstanding, true);
+	mqtt_timer_ping_start(msk, now);
+	return 0;
 }
 
 /* The live session: keepalive, received packets, queued bytes. */
@@ -309,7 +313,7 @@ static void mqtt_session_run(struct mqtt_sock *msk)
 	int err = 0, round;
 
 	if (test_and_clear_bit(MQTT_EV_KEEPALIVE, &msk->events))
-		err = mqtt_keepalive_check(msk);
+		err = mqtt_keepalive(msk);
 	for (round = 0; !err && round < MQTT_RX_ROUNDS; round++) {
 		err = mqtt_rx(msk);
 		if (!err)
@@ -324,10 +328,10 @@ static void mqtt_session_run(struct mqtt_sock *msk)
 		mqtt_session_fail(msk, err);
 		return;
 	}
-	mqtt_tcp_finish(msk);
-	if (!msk->rx_blocked && mqtt_tcp_eof(msk)) {
+	mqtt_finish_tx(msk);
+	if (!msk->rx_blocked && mqtt_transport_eof(msk)) {
 		/* The broker closed: expected after our DISCONNECT only. */
-		err = mqtt_tcp_error(msk);
+		err = mqtt_transport_error(msk);
 		if (!err && !(sk->sk_shutdown & SEND_SHUTDOWN))
 			err = -ECONNRESET;
 		mqtt_session_fail(msk, err);
@@ -343,8 +347,9 @@ void mqtt_session_progress(struct mqtt_sock *msk)
 	struct sock *sk = &msk->sk;
 	int ret;
 
+	mqtt_lock_held(msk);
 	/* Clear before looking: an event noted from here on sets the bit
-	 * again and is looked at by the next run.
+	 * again and is looked at by the next run (C in mqtt.h).
 	 */
 	clear_bit(MQTT_EV_PENDING, &msk->events);
 	/* Order the clear before the reads of the TCP socket's state. */
@@ -411,6 +416,7 @@ int mqtt_session_connect(struct mqtt_sock *msk, struct sockaddr *addr,
 	struct sock *sk = &msk->sk;
 	int err;
 
+	mqtt_lock_held(msk);
 	WRITE_ONCE(sk->sk_err, 0);
 	msk->connack_valid = false;
 	msk->rx_hdr_len = 0;
@@ -420,16 +426,44 @@ int mqtt_session_connect(struct mqtt_sock *msk, struct sockaddr *addr,
 	err = mqtt_build_connect(msk);
 	if (err)
 		return err;
-	err = mqtt_tcp_open(msk, addr, addrlen);
+	err = mqtt_transport_open(msk, addr, addrlen);
 	if (err) {
 		mqtt_tx_purge(msk);
 		return err;
 	}
 	sk->sk_socket->state = SS_CONNECTING;
 	mqtt_set_state(sk, MQTT_CONNECTING);
-	mqtt_connect_timer_start(msk);
+	mqtt_timer_connect_start(msk);
 	mqtt_session_progress(msk);
 	return 0;
+}
+
+/**
+ * mqtt_session_publish() - publish one message whose room was found
+ * @msk: the socket, locked, CONNECTED, its sending side open
+ * @a: topic, QoS and retain
+ * @remlen: the PUBLISH's Remaining Length
+ * @iter: the payload
+ *
+ * A failure that may have left part of the packet on the wire ends the
+ * session: the stream cannot go on.  This send then reports the
+ * session's error, once, as the next would.
+ *
+ * Return: 0 once the PUBLISH is handed to TCP or queued behind what is,
+ * else -errno.
+ */
+int mqtt_session_publish(struct mqtt_sock *msk, const struct mqtt_pub_args *a,
+			 u32 remlen, struct iov_iter *iter)
+{
+	bool broken;
+	int err;
+
+	mqtt_lock_held(msk);
+	err = mqtt_tx_publish(msk, a, remlen, iter, &broken);
+	if (!err || !broken)
+		return err;
+	mqtt_session_fail(msk, err);
+	return sock_error(&msk->sk) ?: err;
 }
 
 /* Queue DISCONNECT, the last packet [MQTT-3.14.4-2], and push it out.
@@ -449,7 +483,7 @@ static int mqtt_disconnect(struct mqtt_sock *msk)
 	if (!err)
 		err = mqtt_tx_flush(msk);
 	if (!err)
-		mqtt_tcp_finish(msk);
+		mqtt_finish_tx(msk);
 	return err;
 }
 
@@ -468,6 +502,7 @@ int mqtt_session_shutdown(struct mqtt_sock *msk, int how)
 	struct sock *sk = &msk->sk;
 	int err;
 
+	mqtt_lock_held(msk);
 	if (mqtt_state(sk) != MQTT_CONNECTED)
 		return -ENOTCONN;
 	if (how != SHUT_WR) {
@@ -483,23 +518,6 @@ int mqtt_session_shutdown(struct mqtt_sock *msk, int how)
 	return 0;
 }
 
-/* SO_LINGER: wait until the broker acknowledged every QoS 1/2 message. */
-static void mqtt_linger(struct mqtt_sock *msk)
-{
-	DEFINE_WAIT_FUNC(wait, woken_wake_function);
-	struct sock *sk = &msk->sk;
-	long timeo = sk->sk_lingertime;
-
-	add_wait_queue(sk_sleep(sk), &wait);
-	while (mqtt_state(sk) == MQTT_CONNECTED &&
-	       (mqtt_inflight(msk) || mqtt_txq_bytes(msk)) && timeo &&
-	       !signal_pending(current))
-		sk_wait_event(sk, &timeo, mqtt_state(sk) != MQTT_CONNECTED ||
-			      (!mqtt_inflight(msk) && !mqtt_txq_bytes(msk)),
-			      &wait);
-	remove_wait_queue(sk_sleep(sk), &wait);
-}
-
 /* Closing as the owner dies of a signal is a crash: no DISCONNECT, so
  * the broker publishes the will, as it would for a gateway that crashed.
  */
@@ -509,35 +527,123 @@ static bool mqtt_owner_killed(void)
 	       (current->exit_code & MQTT_EXIT_SIGNAL_MASK);
 }
 
+/* close() resets the connection instead of saying DISCONNECT. */
+static bool mqtt_release_aborts(const struct mqtt_sock *msk)
+{
+	const struct sock *sk = &msk->sk;
+
+	return (sock_flag(sk, SOCK_LINGER) && !sk->sk_lingertime) ||
+	       mqtt_owner_killed();
+}
+
+/**
+ * mqtt_session_lingers() - should close() wait before it ends the session
+ * @msk: the socket, locked
+ *
+ * SO_LINGER with a timeout on a live session: close() waits, at most
+ * that long, until the broker acknowledged every QoS 1/2 message.
+ *
+ * Return: true when it should.
+ */
+bool mqtt_session_lingers(struct mqtt_sock *msk)
+{
+	mqtt_lock_held(msk);
+	return mqtt_state(&msk->sk) == MQTT_CONNECTED &&
+	       sock_flag(&msk->sk, SOCK_LINGER) && !mqtt_release_aborts(msk);
+}
+
 /**
  * mqtt_session_release() - end the session as the socket is closed
  * @msk: the socket, locked
  *
- * A live session waits for acknowledgments if SO_LINGER asks, then says
- * DISCONNECT, so that the broker discards the will.  It does not when
- * SO_LINGER has a zero timeout, when its owner was killed, or when
- * DISCONNECT cannot go out at once: then the connection is reset and the
- * broker publishes the will.  A handshake in progress is abandoned.
+ * A live session says DISCONNECT, so that the broker discards the will.
+ * It does not when SO_LINGER has a zero timeout, when its owner was
+ * killed, or when DISCONNECT cannot go out at once: then the connection
+ * is reset and the broker publishes the will.  A handshake in progress
+ * is abandoned.
  */
 void mqtt_session_release(struct mqtt_sock *msk)
 {
 	struct sock *sk = &msk->sk;
-	bool abort = (sock_flag(sk, SOCK_LINGER) && !sk->sk_lingertime) ||
-		     mqtt_owner_killed();
+	bool abort = mqtt_release_aborts(msk);
 
-	/* Lingering waits for acks the worker reads: before driving. */
-	if (mqtt_state(sk) == MQTT_CONNECTED && !abort &&
-	    sock_flag(sk, SOCK_LINGER))
-		mqtt_linger(msk);
+	mqtt_lock_held(msk);
 	/* DISCONNECT, our FIN and the broker's raise events as TCP closes:
 	 * close() drives, so they need no worker (which would only wait
 	 * for this lock and find nothing to do).
 	 */
-	mqtt_sync_begin(msk);
+	mqtt_session_sync_begin(msk);
 	if (mqtt_state(sk) == MQTT_CONNECTED && !abort)
 		abort = mqtt_disconnect(msk) != 0;
 	mqtt_teardown(msk, MQTT_CLOSED, abort);
-	mqtt_sync_end(msk);
+	mqtt_session_sync_end(msk);
+}
+
+/**
+ * mqtt_session_subscribe() - send SUBSCRIBE or UNSUBSCRIBE
+ * @msk: the socket, locked
+ * @sub: SUBSCRIBE (true) or UNSUBSCRIBE
+ * @filter: the topic filter, checked
+ * @len: its length
+ * @qos: the QoS asked for, SUBSCRIBE only
+ * @flowp: the flow the acknowledgment completes (mqtt_flow_sub_end())
+ *
+ * Return: 0 with *@flowp set, -ENOTCONN when no session is live, -EPIPE
+ * after shutdown, else -errno.
+ */
+int mqtt_session_subscribe(struct mqtt_sock *msk, bool sub, const u8 *filter,
+			   u32 len, u8 qos, struct mqtt_flow **flowp)
+{
+	u8 type = sub ? MQTT_PKT_SUBSCRIBE : MQTT_PKT_UNSUBSCRIBE;
+	struct mqtt_flow *flow;
+	size_t size;
+	int pid, err;
+	u8 *pkt;
+
+	mqtt_lock_held(msk);
+	if (mqtt_state(&msk->sk) != MQTT_CONNECTED)
+		return -ENOTCONN;
+	if (msk->sk.sk_shutdown & SEND_SHUTDOWN)
+		return -EPIPE;
+
+	size = mqtt_subscribe_size(type, len);
+	pkt = kvmalloc(size, GFP_KERNEL);
+	if (!pkt)
+		return -ENOMEM;
+	pid = mqtt_flow_alloc(msk, sub ? MQTT_FLOW_SUBACK : MQTT_FLOW_UNSUBACK,
+			      &flow);
+	err = pid;
+	if (pid < 0)
+		goto out;
+	mqtt_encode_subscribe(pkt, type, pid, filter, len, qos);
+	err = mqtt_tx_queue(msk, pkt, size);
+	if (err) {
+		mqtt_flow_free(msk, pid);
+		goto out;
+	}
+	err = mqtt_tx_flush(msk);
+	/* Ending the session fails the flow too: its wait returns at once. */
+	if (err && err != -EAGAIN)
+		mqtt_session_fail(msk, err);
+	*flowp = flow;
+	err = 0;
+out:
+	kvfree(pkt);
+	return err;
+}
+
+/**
+ * mqtt_session_init() - the state of a new socket
+ * @msk: the socket, new
+ */
+void mqtt_session_init(struct mqtt_sock *msk)
+{
+	mqtt_set_state(&msk->sk, MQTT_UNCONNECTED);
+	mqtt_config_init(&msk->conf);
+	mqtt_tx_init(msk);
+	mqtt_rx_init(msk);
+	mqtt_timer_init(msk);
+	INIT_WORK(&msk->work, mqtt_session_work);
 }
 
 /**
@@ -548,147 +654,28 @@ void mqtt_session_destroy(struct mqtt_sock *msk)
 {
 	mqtt_tx_purge(msk);
 	mqtt_rx_purge(msk, true);
-	mqtt_ids_free(msk);
+	mqtt_flow_ids_free(msk);
 	mqtt_config_free(&msk->conf);
 }
 
-/* Wait for the (UN)SUBACK of @flow: its result, or -errno. */
-static int mqtt_sub_wait(struct mqtt_sock *msk, struct mqtt_flow *flow)
+/**
+ * mqtt_session_module_init() - the work queue every session runs on
+ *
+ * Return: 0 or -ENOMEM.
+ */
+int __init mqtt_session_module_init(void)
 {
-	DEFINE_WAIT_FUNC(wait, woken_wake_function);
-	struct sock *sk = &msk->sk;
-	long timeo = msecs_to_jiffies(msk->conf.ack_timeout_ms);
-	int err = 0;
-
-	add_wait_queue(sk_sleep(sk), &wait);
-	while (!flow->done) {
-		if (!timeo) {
-			err = -ETIMEDOUT;
-			break;
-		}
-		if (signal_pending(current)) {
-			err = sock_intr_errno(timeo);
-			break;
-		}
-		sk_wait_event(sk, &timeo, flow->done, &wait);
-	}
-	remove_wait_queue(sk_sleep(sk), &wait);
-
-	if (!flow->done) {
-		/* The ack may still come: keep its identifier until then. */
-		flow->abandoned = true;
-		return err;
-	}
-	err = flow->err ? flow->err : flow->result;
-	mqtt_flow_free(msk, flow->pid);
-	return err;
-}
-
-/* Copy in and check a filter; the SUBSCRIBE header if @optname asks. */
-static u8 *mqtt_sub_filter(int optname, sockptr_t optval, unsigned int optlen,
-			   u32 *len, u8 *qos)
-{
-	struct mqtt_subscription sub;
-	unsigned int off = 0;
-	u8 *filter;
-
-	if (optname == MQTT_SUBSCRIBE) {
-		if (optlen < sizeof(sub))
-			return ERR_PTR(-EINVAL);
-		if (copy_from_sockptr(&sub, optval, sizeof(sub)))
-			return ERR_PTR(-EFAULT);
-		if (sub.reserved || sub.qos > MQTT_QOS_MAX ||
-		    optlen != sizeof(sub) + sub.filter_len)
-			return ERR_PTR(-EINVAL);
-		off = sizeof(sub);
-		*qos = sub.qos;
-	}
-	*len = optlen - off;
-	if (!*len || *len > MQTT_MAX_FIELD_LEN)
-		return ERR_PTR(-EINVAL);
-	filter = kvmalloc(*len, GFP_KERNEL);
-	if (!filter)
-		return ERR_PTR(-ENOMEM);
-	if (copy_from_sockptr_offset(filter, optval, off, *len)) {
-		kvfree(filter);
-		return ERR_PTR(-EFAULT);
-	}
-	if (!mqtt_topic_filter_valid(filter, *len)) {
-		kvfree(filter);
-		return ERR_PTR(-EINVAL);
-	}
-	return filter;
+	mqtt_wq = alloc_workqueue("mqtt", 0, 0);
+	return mqtt_wq ? 0 : -ENOMEM;
 }
 
 /**
- * mqtt_subscribe() - setsockopt(MQTT_SUBSCRIBE or MQTT_UNSUBSCRIBE)
- * @msk: the socket, locked
- * @optname: which
- * @optval: struct mqtt_subscription, or the filter for UNSUBSCRIBE
- * @optlen: its length
+ * mqtt_session_module_exit() - destroy the work queue
  *
- * Sends the request and waits for its acknowledgment, at most
- * MQTT_ACK_TIMEOUT.  A granted QoS is written back to the caller's
- * struct mqtt_subscription.
- *
- * Return: 0, -EACCES when the broker refused, or -errno.
+ * Waits for the last work to return: it may have freed the last socket,
+ * which holds the module until then.
  */
-int mqtt_subscribe(struct mqtt_sock *msk, int optname, sockptr_t optval,
-		   unsigned int optlen)
+void mqtt_session_module_exit(void)
 {
-	bool sub = optname == MQTT_SUBSCRIBE;
-	u8 type = sub ? MQTT_PKT_SUBSCRIBE : MQTT_PKT_UNSUBSCRIBE;
-	struct mqtt_flow *flow;
-	u8 *filter, *pkt;
-	u8 qos = 0;
-	size_t size;
-	int pid, err;
-	u32 len;
-
-	/* Before the state check: a bad request is EINVAL whenever made. */
-	filter = mqtt_sub_filter(optname, optval, optlen, &len, &qos);
-	if (IS_ERR(filter))
-		return PTR_ERR(filter);
-	err = -ENOTCONN;
-	if (mqtt_state(&msk->sk) != MQTT_CONNECTED)
-		goto out;
-	err = -EPIPE;
-	if (msk->sk.sk_shutdown & SEND_SHUTDOWN)
-		goto out;
-
-	size = mqtt_subscribe_size(type, len);
-	pkt = kvmalloc(size, GFP_KERNEL);
-	err = -ENOMEM;
-	if (!pkt)
-		goto out;
-	pid = mqtt_flow_alloc(msk, sub ? MQTT_FLOW_SUBACK : MQTT_FLOW_UNSUBACK,
-			      &flow);
-	err = pid;
-	if (pid < 0)
-		goto out_pkt;
-	mqtt_encode_subscribe(pkt, type, pid, filter, len, qos);
-	err = mqtt_tx_queue(msk, pkt, size);
-	if (err) {
-		mqtt_flow_free(msk, pid);
-		goto out_pkt;
-	}
-	err = mqtt_tx_flush(msk);
-	if (err && err != -EAGAIN) {
-		/* Fails the flow too: the wait below returns at once. */
-		mqtt_session_fail(msk, err);
-	}
-	err = mqtt_sub_wait(msk, flow);
-	if (err == MQTT_SUBACK_FAILURE)
-		err = -EACCES;
-	if (sub && err >= 0) {
-		qos = err;
-		err = copy_to_sockptr_offset(optval,
-					     offsetof(struct mqtt_subscription,
-						      qos), &qos, sizeof(qos));
-	}
-out_pkt:
-	kvfree(pkt);
-out:
-	kvfree(filter);
-	return err < 0 ? err : 0;
+	destroy_workqueue(mqtt_wq);
 }

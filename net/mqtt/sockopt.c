@@ -1,354 +1,141 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * SOL_MQTT options: validation, storage, and reading back.
+ * setsockopt(SOL_MQTT) and getsockopt(SOL_MQTT): the system calls, and
+ * the wait of (UN)SUBSCRIBE for its acknowledgment.
  *
  * The connect options describe the next connect, so they change only
  * while the socket is UNCONNECTED; the session options (publish defaults,
- * window, reports, limits) change at any time.  A value that fails
- * validation leaves the old one in place.  The password is write-only and
- * zeroed whenever it is dropped.
+ * window, reports, limits) change at any time.  The values themselves
+ * are kept by config.c; (un)subscribing is the session's.
  */
-#include <linux/limits.h>
+#include <linux/jiffies.h>
 #include <linux/mm.h>
 #include <linux/slab.h>
 #include <linux/sockptr.h>
 #include <linux/uaccess.h>
-#include <asm/unaligned.h>
 
 #include "mqtt.h"
 
-#define MQTT_DEFAULT_KEEPALIVE		60
-#define MQTT_DEFAULT_CONNECT_TIMEOUT_MS	30000
-#define MQTT_DEFAULT_ACK_TIMEOUT_MS	30000
-#define MQTT_DEFAULT_INFLIGHT_MAX	64
-/* A 1 MiB payload with a long topic fits. */
-#define MQTT_DEFAULT_RECV_MAX		(2 << 20)
+/* Copy in and check a filter; the SUBSCRIBE header if @optname asks. */
+static u8 *mqtt_sub_filter(int optname, sockptr_t optval, unsigned int optlen,
+			   u32 *len, u8 *qos)
+{
+	struct mqtt_subscription sub;
+	unsigned int off = 0;
+	u8 *filter;
 
-/* What a string or binary option must contain. */
-enum mqtt_field_kind {
-	MQTT_KIND_UTF8,		/* UTF-8 string, may be empty */
-	MQTT_KIND_TOPIC,	/* topic name: UTF-8, not empty, no wildcards */
-	MQTT_KIND_BINARY,	/* any bytes */
-	MQTT_KIND_SECRET,	/* any bytes, never read back, zeroed on free */
-};
+	if (optname == MQTT_SUBSCRIBE) {
+		if (optlen < sizeof(sub))
+			return ERR_PTR(-EINVAL);
+		if (copy_from_sockptr(&sub, optval, sizeof(sub)))
+			return ERR_PTR(-EFAULT);
+		if (sub.reserved || sub.qos > MQTT_QOS_MAX ||
+		    optlen != sizeof(sub) + sub.filter_len)
+			return ERR_PTR(-EINVAL);
+		off = sizeof(sub);
+		*qos = sub.qos;
+	}
+	*len = optlen - off;
+	if (!*len || *len > MQTT_MAX_FIELD_LEN)
+		return ERR_PTR(-EINVAL);
+	filter = kvmalloc(*len, GFP_KERNEL);
+	if (!filter)
+		return ERR_PTR(-ENOMEM);
+	if (copy_from_sockptr_offset(filter, optval, off, *len)) {
+		kvfree(filter);
+		return ERR_PTR(-EFAULT);
+	}
+	if (!mqtt_topic_filter_valid(filter, *len)) {
+		kvfree(filter);
+		return ERR_PTR(-EINVAL);
+	}
+	return filter;
+}
 
-/* Where each integer option is kept in struct mqtt_config, and its
- * range; size == 0 marks a non-integer option.
+static bool mqtt_sub_acked(const struct mqtt_sock *msk, const void *flow)
+{
+	return ((const struct mqtt_flow *)flow)->done;
+}
+
+/* Wait at most MQTT_ACK_TIMEOUT for the (UN)SUBACK of @flow.
+ * Return: its result, or -errno.
  */
-struct mqtt_int_opt {
-	u16 off;
-	u8 size;
-	int min;
-	int max;
-};
-
-static const struct mqtt_int_opt mqtt_int_opts[] = {
-	[MQTT_KEEPALIVE] = {
-		offsetof(struct mqtt_config, keepalive),
-		sizeof_field(struct mqtt_config, keepalive), 0, U16_MAX
-	},
-	[MQTT_CLEAN_SESSION] = {
-		offsetof(struct mqtt_config, clean_session),
-		sizeof_field(struct mqtt_config, clean_session), 0, 1
-	},
-	[MQTT_WILL_QOS] = {
-		offsetof(struct mqtt_config, will_qos),
-		sizeof_field(struct mqtt_config, will_qos), 0, MQTT_QOS_MAX
-	},
-	[MQTT_WILL_RETAIN] = {
-		offsetof(struct mqtt_config, will_retain),
-		sizeof_field(struct mqtt_config, will_retain), 0, 1
-	},
-	[MQTT_PROTOCOL_LEVEL] = {
-		offsetof(struct mqtt_config, level),
-		sizeof_field(struct mqtt_config, level), MQTT_PROTOCOL_V31, MQTT_PROTOCOL_V311
-	},
-	[MQTT_CONNECT_TIMEOUT] = {
-		offsetof(struct mqtt_config, connect_timeout_ms),
-		sizeof_field(struct mqtt_config, connect_timeout_ms), 1, INT_MAX
-	},
-	[MQTT_PUBLISH_QOS] = {
-		offsetof(struct mqtt_config, publish_qos),
-		sizeof_field(struct mqtt_config, publish_qos), 0, MQTT_QOS_MAX
-	},
-	[MQTT_PUBLISH_RETAIN] = {
-		offsetof(struct mqtt_config, publish_retain),
-		sizeof_field(struct mqtt_config, publish_retain), 0, 1
-	},
-	[MQTT_INFLIGHT_MAX] = {
-		offsetof(struct mqtt_config, inflight_max),
-		sizeof_field(struct mqtt_config, inflight_max), 1, MQTT_PID_MAX
-	},
-	[MQTT_DELIVERY_REPORTS] = {
-		offsetof(struct mqtt_config, delivery_reports),
-		sizeof_field(struct mqtt_config, delivery_reports), 0, 1
-	},
-	[MQTT_ACK_TIMEOUT] = {
-		offsetof(struct mqtt_config, ack_timeout_ms),
-		sizeof_field(struct mqtt_config, ack_timeout_ms), 1, INT_MAX
-	},
-	[MQTT_RECV_MAX] = {
-		offsetof(struct mqtt_config, recv_max),
-		sizeof_field(struct mqtt_config, recv_max), 1, MQTT_REMLEN_MAX
-	},
-};
-
-/* Options that shape the next CONNECT: fixed once connect() is called. */
-static bool mqtt_is_connect_opt(int optname)
+static int mqtt_sub_wait(struct mqtt_sock *msk, struct mqtt_flow *flow)
 {
-	return optname >= MQTT_CLIENT_ID && optname <= MQTT_CONNECT_TIMEOUT;
+	long timeo = msecs_to_jiffies(msk->conf.ack_timeout_ms);
+	int err, result;
+
+	err = mqtt_sock_wait(msk, &timeo, mqtt_sub_acked, flow, 0);
+	if (mqtt_flow_sub_end(msk, flow, &result))
+		return result;
+	/* The ack may still come: its identifier stays in use until then. */
+	return err == -EAGAIN ? -ETIMEDOUT : err;
 }
 
-static const struct mqtt_int_opt *mqtt_int_opt(int optname)
-{
-	if (optname < 0 || optname >= ARRAY_SIZE(mqtt_int_opts) ||
-	    !mqtt_int_opts[optname].size)
-		return NULL;
-	return &mqtt_int_opts[optname];
-}
-
-/* Which string option @optname is, and what it must contain. */
-static int mqtt_str_opt(int optname, enum mqtt_field_kind *kind)
-{
-	switch (optname) {
-	case MQTT_CLIENT_ID:
-		*kind = MQTT_KIND_UTF8;
-		return MQTT_STR_CLIENT_ID;
-	case MQTT_USERNAME:
-		*kind = MQTT_KIND_UTF8;
-		return MQTT_STR_USERNAME;
-	case MQTT_PASSWORD:
-		*kind = MQTT_KIND_SECRET;
-		return MQTT_STR_PASSWORD;
-	case MQTT_WILL_TOPIC:
-		*kind = MQTT_KIND_TOPIC;
-		return MQTT_STR_WILL_TOPIC;
-	case MQTT_WILL_MESSAGE:
-		*kind = MQTT_KIND_BINARY;
-		return MQTT_STR_WILL_MESSAGE;
-	case MQTT_PUBLISH_TOPIC:
-		*kind = MQTT_KIND_TOPIC;
-		return MQTT_STR_PUBLISH_TOPIC;
-	default:
-		return -ENOPROTOOPT;
-	}
-}
-
-/**
- * mqtt_config_str() - a string or binary option
- * @conf: the configuration
- * @which: the option
- *
- * Return: the value, absent (NULL data) when unset.  Valid until a string
- * option is set next: use it under the socket lock.
+/* setsockopt(MQTT_SUBSCRIBE or MQTT_UNSUBSCRIBE): send the request and
+ * wait for its acknowledgment.  A granted QoS is written back to the
+ * caller's struct mqtt_subscription.
+ * Return: 0, -EACCES when the broker refused, or -errno.
  */
-struct mqtt_field mqtt_config_str(const struct mqtt_config *conf,
-				  enum mqtt_str which)
+static int mqtt_sockopt_subscribe(struct mqtt_sock *msk, int optname,
+				  sockptr_t optval, unsigned int optlen)
 {
-	const struct mqtt_strings *s = conf->strings;
-	const u8 *p;
-	int i;
+	bool sub = optname == MQTT_SUBSCRIBE;
+	struct mqtt_flow *flow;
+	u8 *filter;
+	u8 qos = 0;
+	u32 len;
+	int err;
 
-	if (!s || !(s->set & BIT(which)))
-		return (struct mqtt_field){};
-	p = s->data;
-	for (i = 0; i < which; i++)
-		if (s->set & BIT(i))
-			p += MQTT_LEN_PREFIX + get_unaligned_be16(p);
-	return (struct mqtt_field){ p + MQTT_LEN_PREFIX,
-				    get_unaligned_be16(p) };
-}
-
-static size_t mqtt_strings_size(const struct mqtt_strings *s)
-{
-	const u8 *p = s->data;
-	int i;
-
-	for (i = 0; i < MQTT_STR_NR; i++)
-		if (s->set & BIT(i))
-			p += MQTT_LEN_PREFIX + get_unaligned_be16(p);
-	return p - (const u8 *)s;
-}
-
-static void mqtt_strings_free(struct mqtt_strings *s)
-{
-	/* Cheap enough to do for every option; the password needs it. */
-	if (s)
-		kvfree_sensitive(s, mqtt_strings_size(s));
-}
-
-static bool mqtt_str_valid(enum mqtt_field_kind kind, const u8 *s, u32 len)
-{
-	switch (kind) {
-	case MQTT_KIND_UTF8:
-		return mqtt_utf8_valid(s, len);
-	case MQTT_KIND_TOPIC:
-		return mqtt_topic_name_valid(s, len);
-	default:
-		return true;
-	}
-}
-
-/* Set option @which to the caller's bytes: a new struct mqtt_strings
- * with the other options copied over replaces the old one once the new
- * value has been copied in and checked.
- */
-static int mqtt_set_str(struct mqtt_config *c, enum mqtt_str which,
-			enum mqtt_field_kind kind, sockptr_t optval,
-			unsigned int optlen)
-{
-	size_t size = sizeof(struct mqtt_strings) + MQTT_LEN_PREFIX + optlen;
-	struct mqtt_strings *new;
-	struct mqtt_field f;
-	u8 *p, *val = NULL;
-	int i;
-
-	if (optlen > MQTT_MAX_FIELD_LEN)
-		return -EINVAL;
-	for (i = 0; i < MQTT_STR_NR; i++) {
-		f = mqtt_config_str(c, i);
-		if (i != which && f.data)
-			size += MQTT_LEN_PREFIX + f.len;
-	}
-	new = kvmalloc(size, GFP_KERNEL_ACCOUNT);
-	if (!new)
-		return -ENOMEM;
-	new->set = 0;
-	p = new->data;
-	for (i = 0; i < MQTT_STR_NR; i++) {
-		f = mqtt_config_str(c, i);
-		if (i == which)
-			f.len = optlen;
-		else if (!f.data)
-			continue;
-		new->set |= BIT(i);
-		put_unaligned_be16(f.len, p);
-		p += MQTT_LEN_PREFIX;
-		if (i == which)
-			val = p;
-		else
-			memcpy(p, f.data, f.len);
-		p += f.len;
-	}
-	if (copy_from_sockptr(val, optval, optlen)) {
-		mqtt_strings_free(new);
-		return -EFAULT;
-	}
-	if (!mqtt_str_valid(kind, val, optlen)) {
-		mqtt_strings_free(new);
-		return -EINVAL;
-	}
-	mqtt_strings_free(c->strings);
-	c->strings = new;
-	return 0;
-}
-
-/* Values are in range, so they fit their fields.  Written with
- * WRITE_ONCE: poll reads inflight_max locklessly.
- */
-static void mqtt_set_int(struct mqtt_config *c, const struct mqtt_int_opt *o,
-			 int val)
-{
-	void *p = (u8 *)c + o->off;
-
-	switch (o->size) {
-	case sizeof(u8):
-		WRITE_ONCE(*(u8 *)p, val);
-		break;
-	case sizeof(u16):
-		WRITE_ONCE(*(u16 *)p, val);
-		break;
-	default:
-		WRITE_ONCE(*(u32 *)p, val);
-		break;
-	}
-}
-
-static int mqtt_get_int(const struct mqtt_config *c,
-			const struct mqtt_int_opt *o)
-{
-	const void *p = (const u8 *)c + o->off;
-
-	switch (o->size) {
-	case sizeof(u8):
-		return *(const u8 *)p;
-	case sizeof(u16):
-		return *(const u16 *)p;
-	default:
-		return *(const u32 *)p;
-	}
-}
-
-/**
- * mqtt_config_init() - the defaults of a new socket
- * @conf: the configuration to fill
- */
-void mqtt_config_init(struct mqtt_config *conf)
-{
-	*conf = (struct mqtt_config) {
-		.keepalive = MQTT_DEFAULT_KEEPALIVE,
-		.clean_session = true,
-		.level = MQTT_PROTOCOL_V311,
-		.connect_timeout_ms = MQTT_DEFAULT_CONNECT_TIMEOUT_MS,
-		.ack_timeout_ms = MQTT_DEFAULT_ACK_TIMEOUT_MS,
-		.inflight_max = MQTT_DEFAULT_INFLIGHT_MAX,
-		.recv_max = MQTT_DEFAULT_RECV_MAX,
-	};
-}
-
-/**
- * mqtt_config_free() - free every option, zeroing them
- * @conf: the configuration
- */
-void mqtt_config_free(struct mqtt_config *conf)
-{
-	mqtt_strings_free(conf->strings);
-	conf->strings = NULL;
+	/* Before the state check: a bad request is EINVAL whenever made. */
+	filter = mqtt_sub_filter(optname, optval, optlen, &len, &qos);
+	if (IS_ERR(filter))
+		return PTR_ERR(filter);
+	err = mqtt_session_subscribe(msk, sub, filter, len, qos, &flow);
+	kvfree(filter);
+	if (err)
+		return err;
+	err = mqtt_sub_wait(msk, flow);
+	if (err == MQTT_SUBACK_FAILURE)
+		return -EACCES;
+	if (err < 0 || !sub)
+		return err < 0 ? err : 0;
+	qos = err;
+	err = copy_to_sockptr_offset(optval,
+				     offsetof(struct mqtt_subscription, qos),
+				     &qos, sizeof(qos));
+	return err < 0 ? err : 0;
 }
 
 static int mqtt_setsockopt_locked(struct mqtt_sock *msk, int optname,
 				  sockptr_t optval, unsigned int optlen)
 {
-	struct mqtt_config *c = &msk->conf;
-	const struct mqtt_int_opt *o;
-	enum mqtt_field_kind kind;
-	int val, which;
+	int err;
 
-	if (mqtt_is_connect_opt(optname) &&
+	if (mqtt_config_connect_opt(optname) &&
 	    mqtt_state(&msk->sk) != MQTT_UNCONNECTED)
 		return -EISCONN;
 	switch (optname) {
 	case MQTT_SUBSCRIBE:
 	case MQTT_UNSUBSCRIBE:
-		return mqtt_subscribe(msk, optname, optval, optlen);
+		return mqtt_sockopt_subscribe(msk, optname, optval, optlen);
 	case MQTT_CONNACK:
 	case MQTT_INFLIGHT:
 		return -EOPNOTSUPP;	/* read-only */
 	}
 
-	which = mqtt_str_opt(optname, &kind);
-	if (which >= 0)
-		return mqtt_set_str(c, which, kind, optval, optlen);
-	o = mqtt_int_opt(optname);
-	if (!o)
-		return -ENOPROTOOPT;
-	if (optlen < sizeof(int))
-		return -EINVAL;
-	if (copy_from_sockptr(&val, optval, sizeof(val)))
-		return -EFAULT;
-	if (val < o->min || val > o->max)
-		return -EINVAL;
-	mqtt_set_int(c, o, val);
-	if (optname == MQTT_INFLIGHT_MAX || optname == MQTT_DELIVERY_REPORTS) {
+	err = mqtt_config_set(msk, optname, optval, optlen);
+	if (!err && (optname == MQTT_INFLIGHT_MAX ||
+		     optname == MQTT_DELIVERY_REPORTS)) {
 		/* The window may have grown, or reports stopped holding it. */
-		mqtt_reports_retry(msk);
+		mqtt_flow_reports_retry(msk);
 		mqtt_write_space(&msk->sk);
 	}
-	return 0;
+	return err;
 }
 
 /**
- * mqtt_setsockopt() - setsockopt(SOL_MQTT, ...)
+ * mqtt_sockopt_set() - setsockopt(SOL_MQTT, ...)
  * @sock: the socket
  * @level: must be %SOL_MQTT
  * @optname: an MQTT_* option
@@ -358,8 +145,8 @@ static int mqtt_setsockopt_locked(struct mqtt_sock *msk, int optname,
  * Return: 0, or -EISCONN once connect() was called, -EINVAL for a bad
  * value or length, -ENOPROTOOPT for an unknown option, -EFAULT, -ENOMEM.
  */
-int mqtt_setsockopt(struct socket *sock, int level, int optname,
-		    sockptr_t optval, unsigned int optlen)
+int mqtt_sockopt_set(struct socket *sock, int level, int optname,
+		     sockptr_t optval, unsigned int optlen)
 {
 	struct sock *sk = sock->sk;
 	int err;
@@ -377,33 +164,17 @@ static int mqtt_getsockopt_locked(struct mqtt_sock *msk, int optname,
 				  int len)
 {
 	struct mqtt_connack connack = {};
-	const struct mqtt_int_opt *o;
-	enum mqtt_field_kind kind;
 	struct mqtt_field f;
-	int val, which;
+	int val, ret;
 
-	which = mqtt_str_opt(optname, &kind);
-	if (which >= 0) {
-		if (kind == MQTT_KIND_SECRET)
-			return -EOPNOTSUPP;
-		f = mqtt_config_str(&msk->conf, which);
-		if (put_user(f.len, optlen))
-			return -EFAULT;
-		if ((u32)len < f.len)
-			return -ERANGE;
-		if (copy_to_user(optval, f.data, f.len))
-			return -EFAULT;
-		return 0;
-	}
 	switch (optname) {
 	case MQTT_SUBSCRIBE:
 	case MQTT_UNSUBSCRIBE:
 		return -EOPNOTSUPP;	/* write-only */
 	case MQTT_INFLIGHT:
 		val = mqtt_inflight(msk);
-		goto put_int;
-	}
-	if (optname == MQTT_CONNACK) {
+		break;
+	case MQTT_CONNACK:
 		if (!msk->connack_valid)
 			return -ENOTCONN;
 		if (len < sizeof(connack))
@@ -414,12 +185,20 @@ static int mqtt_getsockopt_locked(struct mqtt_sock *msk, int optname,
 		    put_user(sizeof(connack), optlen))
 			return -EFAULT;
 		return 0;
+	default:
+		ret = mqtt_config_get(msk, optname, &val, &f);
+		if (ret < 0)
+			return ret;
+		if (!ret)
+			break;
+		if (put_user(f.len, optlen))
+			return -EFAULT;
+		if ((u32)len < f.len)
+			return -ERANGE;
+		if (copy_to_user(optval, f.data, f.len))
+			return -EFAULT;
+		return 0;
 	}
-	o = mqtt_int_opt(optname);
-	if (!o)
-		return -ENOPROTOOPT;
-	val = mqtt_get_int(&msk->conf, o);
-put_int:
 	if (len < sizeof(int))
 		return -EINVAL;
 	if (copy_to_user(optval, &val, sizeof(val)) ||
@@ -429,7 +208,7 @@ put_int:
 }
 
 /**
- * mqtt_getsockopt() - getsockopt(SOL_MQTT, ...)
+ * mqtt_sockopt_get() - getsockopt(SOL_MQTT, ...)
  * @sock: the socket
  * @level: must be %SOL_MQTT
  * @optname: an MQTT_* option
@@ -441,8 +220,8 @@ put_int:
  *
  * Return: 0 or -errno.
  */
-int mqtt_getsockopt(struct socket *sock, int level, int optname,
-		    char __user *optval, int __user *optlen)
+int mqtt_sockopt_get(struct socket *sock, int level, int optname,
+		     char __user *optval, int __user *optlen)
 {
 	struct sock *sk = sock->sk;
 	int len, err;

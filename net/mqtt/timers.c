@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Session timers.  A timer callback runs in softirq context: it only
- * notes the event and kicks the state machine, which acts on it under the
- * socket lock.  A pending timer holds a reference on the socket
+ * notes the event and kicks the state machine through the upcall
+ * (mqtt_session_kick()), which acts on it under the socket lock.  What a
+ * deadline means, the session decides; here the timer is only armed,
+ * moved and stopped.  A pending timer holds a reference on the socket
  * (sk_reset_timer / sk_stop_timer).
  *
  * The one timer a session needs is the socket's own sk->sk_timer, which
@@ -17,8 +19,13 @@ static unsigned long mqtt_keepalive_jiffies(const struct mqtt_sock *msk)
 	return (unsigned long)msk->conf.keepalive * HZ;
 }
 
-/* When the next PINGREQ is due: one keepalive after the last send. */
-static unsigned long mqtt_keepalive_due(const struct mqtt_sock *msk)
+/**
+ * mqtt_timer_keepalive_due() - when the next PINGREQ is due
+ * @msk: the socket; any context (the callback reads it too)
+ *
+ * Return: one keepalive after the last send, in jiffies.
+ */
+unsigned long mqtt_timer_keepalive_due(const struct mqtt_sock *msk)
 {
 	return READ_ONCE(msk->last_tx) + mqtt_keepalive_jiffies(msk);
 }
@@ -30,20 +37,20 @@ static unsigned long mqtt_keepalive_due(const struct mqtt_sock *msk)
  * the timer is armed for the PINGRESP deadline and never moved, so its
  * firing means the deadline passed.
  */
-static void mqtt_keepalive_timer(struct mqtt_sock *msk)
+static void mqtt_timer_keepalive(struct mqtt_sock *msk)
 {
 	struct sock *sk = &msk->sk;
 	unsigned long due;
 
 	if (!READ_ONCE(msk->ping_outstanding)) {
-		due = mqtt_keepalive_due(msk);
+		due = mqtt_timer_keepalive_due(msk);
 		if (time_before(jiffies, due)) {
 			sk_reset_timer(sk, &sk->sk_timer, due);
 			return;
 		}
 	}
 	set_bit(MQTT_EV_KEEPALIVE, &msk->events);
-	mqtt_kick(msk);
+	mqtt_session_kick(msk);
 }
 
 /* The connect deadline while CONNECTING, keepalive while CONNECTED.  The
@@ -58,10 +65,10 @@ static void mqtt_timer_fn(struct timer_list *t)
 	switch (mqtt_state(&msk->sk)) {
 	case MQTT_CONNECTING:
 		set_bit(MQTT_EV_TIMEOUT, &msk->events);
-		mqtt_kick(msk);
+		mqtt_session_kick(msk);
 		break;
 	case MQTT_CONNECTED:
-		mqtt_keepalive_timer(msk);
+		mqtt_timer_keepalive(msk);
 		break;
 	default:
 		break;
@@ -70,71 +77,59 @@ static void mqtt_timer_fn(struct timer_list *t)
 }
 
 /**
- * mqtt_timers_init() - set up a new socket's timer
- * @msk: the socket
+ * mqtt_timer_init() - set up a new socket's timer
+ * @msk: the socket, new
  */
-void mqtt_timers_init(struct mqtt_sock *msk)
+void mqtt_timer_init(struct mqtt_sock *msk)
 {
 	timer_setup(&msk->sk.sk_timer, mqtt_timer_fn, 0);
 }
 
 /**
- * mqtt_keepalive_start() - start keepalive once the session is up
+ * mqtt_timer_arm() - (re)arm the timer
+ * @msk: the socket, locked
+ * @expires: when, in jiffies
+ */
+void mqtt_timer_arm(struct mqtt_sock *msk, unsigned long expires)
+{
+	mqtt_lock_held(msk);
+	sk_reset_timer(&msk->sk, &msk->sk.sk_timer, expires);
+}
+
+/**
+ * mqtt_timer_keepalive_start() - start keepalive once the session is up
  * @msk: the socket, locked, CONNECTED
  *
  * The CONNECT was the last packet sent, so the first PINGREQ is due one
  * keepalive after it [MQTT-3.1.2-23].  Keepalive 0 turns it off.
  */
-void mqtt_keepalive_start(struct mqtt_sock *msk)
+void mqtt_timer_keepalive_start(struct mqtt_sock *msk)
 {
-	msk->ping_outstanding = false;
 	if (msk->conf.keepalive)
-		sk_reset_timer(&msk->sk, &msk->sk.sk_timer,
-			       mqtt_keepalive_due(msk));
+		mqtt_timer_arm(msk, mqtt_timer_keepalive_due(msk));
 }
 
 /**
- * mqtt_keepalive_check() - act on the keepalive timer
+ * mqtt_timer_ping_start() - arm the deadline of a PINGREQ just queued
  * @msk: the socket, locked, CONNECTED
+ * @now: when it was queued, in jiffies
  *
- * Queues PINGREQ when nothing was sent for a keepalive interval; a
- * broker silent for a whole interval after it has let the session die.
- *
- * Return: 0, or -ETIMEDOUT (-ENOMEM) to end the session.
+ * A broker silent for a whole keepalive interval after it has let the
+ * session die.
  */
-int mqtt_keepalive_check(struct mqtt_sock *msk)
+void mqtt_timer_ping_start(struct mqtt_sock *msk, unsigned long now)
 {
-	unsigned long now = jiffies, due;
-	u8 pkt[MQTT_EMPTY_PKT_SIZE];
-	int err;
-
-	if (!msk->conf.keepalive || (msk->sk.sk_shutdown & SEND_SHUTDOWN))
-		return 0;
-	/* Only the timer asks, and with a PINGREQ out only at its deadline. */
-	if (msk->ping_outstanding)
-		return -ETIMEDOUT;
-	due = mqtt_keepalive_due(msk);
-	if (time_before(now, due)) {
-		sk_reset_timer(&msk->sk, &msk->sk.sk_timer, due);
-		return 0;
-	}
-	err = mqtt_tx_queue(msk, pkt, mqtt_encode_empty(pkt, MQTT_PKT_PINGREQ));
-	if (err)
-		return err;
-	WRITE_ONCE(msk->ping_outstanding, true);
-	sk_reset_timer(&msk->sk, &msk->sk.sk_timer,
-		       now + mqtt_keepalive_jiffies(msk));
-	return 0;
+	mqtt_timer_arm(msk, now + mqtt_keepalive_jiffies(msk));
 }
 
 /**
- * mqtt_connect_timer_start() - arm the deadline of the whole connect
+ * mqtt_timer_connect_start() - arm the deadline of the whole connect
  * @msk: the socket, locked
  */
-void mqtt_connect_timer_start(struct mqtt_sock *msk)
+void mqtt_timer_connect_start(struct mqtt_sock *msk)
 {
-	sk_reset_timer(&msk->sk, &msk->sk.sk_timer,
-		       jiffies + msecs_to_jiffies(msk->conf.connect_timeout_ms));
+	mqtt_timer_arm(msk, jiffies +
+		       msecs_to_jiffies(msk->conf.connect_timeout_ms));
 }
 
 /**
@@ -148,5 +143,6 @@ void mqtt_connect_timer_start(struct mqtt_sock *msk)
  */
 void mqtt_timer_stop(struct mqtt_sock *msk)
 {
+	mqtt_lock_held(msk);
 	sk_stop_timer_sync(&msk->sk, &msk->sk.sk_timer);
 }
