@@ -9,7 +9,9 @@
 #                        and <linux/mqtt.h> as
 #                        $(DESTDIR)$(INCLUDEDIR)/linux/mqtt.h
 #                        (/usr/local/include/linux/mqtt.h by default)
-#   make check           install what is missing, boot
+#   make check-docs      compile every C example of README.md and
+#                        Documentation/networking/*.rst, on the host
+#   make check           install what is missing, check-docs, boot
 #                        $(KERNEL) in QEMU, run every selftest against
 #                        mosquitto; exit != 0 on any failure or kernel
 #                        warning
@@ -70,7 +72,7 @@ TESTS = $(shell $(MAKE) -s --no-print-directory -C $(ROOT)/selftests/net/mqtt li
 DEMO := $(BUILD)/samples/mqtt/mqtt_demo
 
 .PHONY: all modules install clean deps tests demo check run checkpatch sparse
-.PHONY: kdir
+.PHONY: kdir check-docs
 
 all: modules
 
@@ -91,6 +93,10 @@ install: modules
 	install -D -m 644 $(ROOT)/uapi/linux/mqtt.h \
 		$(DESTDIR)$(INCLUDEDIR)/linux/mqtt.h
 
+# The documentation's C examples, compiled against uapi/ (issue 10).
+check-docs:
+	$(ROOT)/tools/testing/docs/check-examples.sh
+
 deps:
 	$(VM)/deps.sh
 
@@ -100,7 +106,8 @@ tests:
 demo:
 	$(MAKE) -C $(ROOT)/samples/mqtt
 
-# Dependencies first, then a fresh make that sees the installed kernel.
+# Dependencies first, then a fresh make that sees the installed kernel;
+# the documentation's examples are checked on the host before the VM.
 check: deps
 	$(MAKE) -f $(ROOT)/Makefile check-vm
 
@@ -108,7 +115,7 @@ run: deps
 	$(MAKE) -f $(ROOT)/Makefile run-vm
 
 .PHONY: check-vm run-vm
-check-vm: modules tests
+check-vm: check-docs modules tests
 	$(VM)/run-vm.sh --kernel $(KERNEL) --modules $(MODULES) \
 		--module $(ROOT)/mqtt.ko --mode check --tests "$(TESTS)"
 
