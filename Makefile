@@ -66,6 +66,11 @@ KSRC_TAR ?= $(firstword $(wildcard /usr/src/linux-source-*.tar.xz))
 PREFIX ?= /usr/local
 INCLUDEDIR ?= $(PREFIX)/include
 INSTALL_MOD_PATH ?= $(DESTDIR)
+DEPMOD ?= /sbin/depmod
+# The release modules_install installs for; kbuild's own depmod needs a
+# System.map that Debian's linux-headers do not have, and skips.
+KRELEASE = $(shell sed -n 's/^\#define UTS_RELEASE "\(.*\)"/\1/p' \
+	$(KDIR)/include/generated/utsrelease.h 2>/dev/null)
 
 VM := $(ROOT)/selftests/net/mqtt/vm
 TESTS = $(shell $(MAKE) -s --no-print-directory -C $(ROOT)/selftests/net/mqtt list)
@@ -90,6 +95,7 @@ modules: kdir
 install: modules
 	$(MAKE) -C $(KDIR) M=$(ROOT) INSTALL_MOD_PATH=$(INSTALL_MOD_PATH) \
 		modules_install
+	$(DEPMOD) $(if $(INSTALL_MOD_PATH),-b $(INSTALL_MOD_PATH)) -a $(KRELEASE)
 	install -D -m 644 $(ROOT)/uapi/linux/mqtt.h \
 		$(DESTDIR)$(INCLUDEDIR)/linux/mqtt.h
 
