@@ -177,6 +177,8 @@ debug-modules: debug-kernel
 	@set -e; \
 	kdir=$$(MQTT_DEBUG_KERNEL_CACHE=$(DEBUG_KERNEL_CACHE) \
 		$(VM)/debug-kernel.sh --check-only 2>/dev/null); \
+	echo "mqtt: building for the debug kernel" \
+		"$$(cat $$kdir/kernelrelease) ($$kdir/build)"; \
 	rm -rf $(DEBUG_MOD); mkdir -p $(DEBUG_MOD); \
 	cd $(ROOT) && find Kbuild net include uapi \
 		\( -name Kbuild -o -name '*.[ch]' \) -print0 | \
