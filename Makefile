@@ -2,12 +2,20 @@
 #
 # Out-of-tree build of AF_MQTT (mqtt.ko), its tests and the VM runner.
 #
-#   make                 build mqtt.ko against $(KDIR)
-#   make check           install what is missing, boot $(KERNEL) in QEMU,
-#                        run every selftest against mosquitto; exit != 0 on
-#                        any failure or kernel warning
+#   make                 build mqtt.ko (and, for a kernel with KUnit, the
+#                        codec's KUnit module) against $(KDIR); says which
+#                        kernel it builds for
+#   make install         install the module under $(DESTDIR)/lib/modules
+#                        and <linux/mqtt.h> as
+#                        $(DESTDIR)$(INCLUDEDIR)/linux/mqtt.h
+#                        (/usr/local/include/linux/mqtt.h by default)
+#   make check-docs      compile every C example of README.md and
+#                        Documentation/networking/*.rst, on the host
+#   make check           install what is missing, check-docs, boot
+#                        $(KERNEL) in QEMU, run every selftest against
+#                        mosquitto; exit != 0 on any failure or kernel
+#                        warning
 #   make run             boot, load the module and run the demo
-#   make install         install mqtt.ko into $(KDIR)'s module tree
 #   make check-debug     the same suite plus the codec's KUnit tests on a
 #                        debug kernel (KASAN, lockdep, kmemleak, debug
 #                        objects), built once and cached in
@@ -17,36 +25,83 @@
 #   make fuzz            fuzz the wire codec in user space (libFuzzer, ASan,
 #                        UBSan) for FUZZ_SECONDS (default 60), after
 #                        replaying the seed corpus and every past crash
+#   make checkpatch      checkpatch.pl --strict on the kernel sources
+#   make sparse          the module build with C=2 W=1
 #
-# By default everything targets the newest Debian kernel installed under
-# /boot that has a build tree; override with KVER=, or KDIR= and KERNEL=.
+# The kernel: the running one when its build tree is installed, else the
+# newest kernel under /boot that has one (the kernel the test VM boots).
+# Override with KVER=, or KDIR= and KERNEL= (and MODULES=).
 
 ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
 BUILD := $(ROOT)/.build
 
-KVER ?= $(shell for v in $$(ls /boot/vmlinuz-* 2>/dev/null | \
+RUNNING_KVER := $(shell uname -r)
+ifeq ($(origin KVER),undefined)
+ifneq ($(wildcard /lib/modules/$(RUNNING_KVER)/build/Makefile),)
+KVER := $(RUNNING_KVER)
+KVER_WHY := the running kernel
+else
+KVER := $(shell for v in $$(ls /boot/vmlinuz-* 2>/dev/null | \
 		sed 's|^/boot/vmlinuz-||' | sort -V -r); do \
 		[ -d /lib/modules/$$v/build ] && { echo $$v; break; }; done)
-KDIR ?= /lib/modules/$(KVER)/build
+KVER_WHY := the newest installed kernel with a build tree; the running \
+	kernel, $(RUNNING_KVER), has none
+endif
+else
+KVER_WHY := KVER=$(KVER) as asked
+endif
+ifeq ($(origin KDIR),undefined)
+KDIR := /lib/modules/$(KVER)/build
+KDIR_WHY := $(KVER) ($(KDIR)), $(KVER_WHY)
+else
+KDIR_WHY := $(KDIR), KDIR= as asked
+endif
 KERNEL ?= /boot/vmlinuz-$(KVER)
 MODULES ?= /lib/modules/$(KVER)
 KSRC_TAR ?= $(firstword $(wildcard /usr/src/linux-source-*.tar.xz))
+
+# make install: the header goes where the compiler finds it and no Debian
+# package owns it (/usr/include/linux belongs to linux-libc-dev); the
+# module into $(DESTDIR)/lib/modules/<release>/extra, then depmod.
+PREFIX ?= /usr/local
+INCLUDEDIR ?= $(PREFIX)/include
+INSTALL_MOD_PATH ?= $(DESTDIR)
+DEPMOD ?= /sbin/depmod
+# The release modules_install installs for; kbuild's own depmod needs a
+# System.map that Debian's linux-headers do not have, and skips.
+KRELEASE = $(shell sed -n 's/^\#define UTS_RELEASE "\(.*\)"/\1/p' \
+	$(KDIR)/include/generated/utsrelease.h 2>/dev/null)
 
 VM := $(ROOT)/selftests/net/mqtt/vm
 TESTS = $(shell $(MAKE) -s --no-print-directory -C $(ROOT)/selftests/net/mqtt list)
 DEMO := $(BUILD)/samples/mqtt/mqtt_demo
 
 .PHONY: all modules install clean deps tests demo check run checkpatch sparse
+.PHONY: kdir check-docs
 
 all: modules
 
-modules:
+# Say which kernel, and stop early with a hint when its tree is missing.
+kdir:
+	@echo "mqtt: building for $(KDIR_WHY)"
+	@test -f $(KDIR)/Makefile || { \
+		echo "mqtt: no kernel build tree at $(KDIR): install" \
+			"linux-headers-$(or $(KVER),<release>), or set" \
+			"KVER= or KDIR=" >&2; exit 1; }
+
+modules: kdir
 	$(MAKE) -C $(KDIR) M=$(ROOT) modules
 
 install: modules
-	$(MAKE) -C $(KDIR) M=$(ROOT) modules_install
+	$(MAKE) -C $(KDIR) M=$(ROOT) INSTALL_MOD_PATH=$(INSTALL_MOD_PATH) \
+		modules_install
+	$(DEPMOD) $(if $(INSTALL_MOD_PATH),-b $(INSTALL_MOD_PATH)) -a $(KRELEASE)
 	install -D -m 644 $(ROOT)/uapi/linux/mqtt.h \
-		$(DESTDIR)/usr/include/linux/mqtt.h
+		$(DESTDIR)$(INCLUDEDIR)/linux/mqtt.h
+
+# The documentation's C examples, compiled against uapi/ (issue 10).
+check-docs:
+	$(ROOT)/tools/testing/docs/check-examples.sh
 
 deps:
 	$(VM)/deps.sh
@@ -57,7 +112,8 @@ tests:
 demo:
 	$(MAKE) -C $(ROOT)/samples/mqtt
 
-# Dependencies first, then a fresh make that sees the installed kernel.
+# Dependencies first, then a fresh make that sees the installed kernel;
+# the documentation's examples are checked on the host before the VM.
 check: deps
 	$(MAKE) -f $(ROOT)/Makefile check-vm
 
@@ -65,7 +121,7 @@ run: deps
 	$(MAKE) -f $(ROOT)/Makefile run-vm
 
 .PHONY: check-vm run-vm
-check-vm: modules tests
+check-vm: check-docs modules tests
 	$(VM)/run-vm.sh --kernel $(KERNEL) --modules $(MODULES) \
 		--module $(ROOT)/mqtt.ko --mode check --tests "$(TESTS)"
 
@@ -121,6 +177,8 @@ debug-modules: debug-kernel
 	@set -e; \
 	kdir=$$(MQTT_DEBUG_KERNEL_CACHE=$(DEBUG_KERNEL_CACHE) \
 		$(VM)/debug-kernel.sh --check-only 2>/dev/null); \
+	echo "mqtt: building for the debug kernel" \
+		"$$(cat $$kdir/kernelrelease) ($$kdir/build)"; \
 	rm -rf $(DEBUG_MOD); mkdir -p $(DEBUG_MOD); \
 	cd $(ROOT) && find Kbuild net include uapi \
 		\( -name Kbuild -o -name '*.[ch]' \) -print0 | \
@@ -149,7 +207,7 @@ checkpatch: $(BUILD)/scripts/checkpatch.pl
 	cd $(ROOT) && perl $< --no-tree --strict --terse -f \
 		$$(git ls-files 'net/*.[ch]' 'include/*.h' 'uapi/*.h')
 
-sparse:
+sparse: kdir
 	$(MAKE) -C $(KDIR) M=$(ROOT) C=2 W=1 modules
 
 clean:
