@@ -11,7 +11,10 @@
 #                        (/usr/local/include/linux/mqtt.h by default)
 #   make check-docs      compile every C example of README.md and
 #                        Documentation/networking/*.rst, on the host
-#   make check           install what is missing, check-docs, boot
+#   make check-layers    list net/mqtt's calls between files, fail on one
+#                        that goes up a layer (tools/check-layers.sh)
+#   make check           install what is missing, check-docs,
+#                        check-layers, boot
 #                        $(KERNEL) in QEMU, run every selftest against
 #                        mosquitto; exit != 0 on any failure or kernel
 #                        warning
@@ -103,6 +106,13 @@ install: modules
 check-docs:
 	$(ROOT)/tools/testing/docs/check-examples.sh
 
+# net/mqtt's layers call one way (issue 10): the checker's self-test, then
+# the built objects.
+.PHONY: check-layers
+check-layers: modules
+	$(ROOT)/tools/check-layers.sh --self-test
+	$(ROOT)/tools/check-layers.sh $(ROOT)/net/mqtt
+
 deps:
 	$(VM)/deps.sh
 
@@ -121,7 +131,7 @@ run: deps
 	$(MAKE) -f $(ROOT)/Makefile run-vm
 
 .PHONY: check-vm run-vm
-check-vm: check-docs modules tests
+check-vm: check-docs check-layers tests
 	$(VM)/run-vm.sh --kernel $(KERNEL) --modules $(MODULES) \
 		--module $(ROOT)/mqtt.ko --mode check --tests "$(TESTS)"
 
