@@ -45,7 +45,7 @@
 /* mosquitto_sub -W: the child gives up on its own after this. */
 #define CHILD_TIMEOUT_S		20
 /* MQTT_ACK_TIMEOUT of sockets under test. */
-#define TEST_ACK_TIMEOUT_MS	10000
+#define BROKER_ACK_TIMEOUT_MS	10000
 /* Messages in a row for the ordering tests. */
 #define RUN_LEN			2000
 
@@ -95,7 +95,7 @@ static int kconnect_raw(const char *id, const char *will_topic,
 {
 	struct sockaddr_in addr = broker_in("MQTT_BROKER_PORT", 1883);
 	int fd = socket(mqtt_family(), SOCK_SEQPACKET, 0);
-	int timeout = TEST_CONNECT_TIMEOUT_MS, ack = TEST_ACK_TIMEOUT_MS;
+	int timeout = TEST_CONNECT_TIMEOUT_MS, ack = BROKER_ACK_TIMEOUT_MS;
 	int qos = 1, err;
 
 	if (fd < 0)

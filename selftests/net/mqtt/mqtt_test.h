@@ -10,6 +10,7 @@
 #ifndef MQTT_TEST_H
 #define MQTT_TEST_H
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -45,8 +46,8 @@
 /* Allowed earliness of a kernel timer (one jiffy at HZ=100). */
 #define EARLY_SLACK_MS		10
 
-#define CONNACK_HDR		0x20, 0x02
-#define DISCONNECT_BYTES	0xe0, 0x00
+/* MQTT_ACK_TIMEOUT of sockets under test: below the harness' 30 s. */
+#define TEST_ACK_TIMEOUT_MS	8000
 
 /* The family in use: the module parameter can move it from AF_MQTT. */
 static inline int mqtt_family(void)
@@ -267,7 +268,6 @@ static inline size_t put_varint(uint8_t *p, size_t val)
 	return n;
 }
 
-/* Where the VM runner's broker listens: MQTT_BROKER_* variables. */
 /* A /proc/meminfo value in kB, -1 if absent. */
 static inline long meminfo_kb(const char *key)
 {
@@ -287,6 +287,7 @@ static inline long meminfo_kb(const char *key)
 	return val;
 }
 
+/* Where the VM runner's broker listens: MQTT_BROKER_* variables. */
 static inline int env_port(const char *name, int def)
 {
 	const char *val = getenv(name);
