@@ -212,19 +212,10 @@ TEST(unprivileged_user_session_scripted_broker)
 TEST(unprivileged_user_session_mosquitto)
 {
 	struct sockaddr_in addr = broker_in("MQTT_BROKER_PORT", 1883);
-	int probe;
 
 	if (geteuid())
 		SKIP(return, "needs root to drop to nobody");
-	if (!getenv("MQTT_BROKER_PORT"))
-		SKIP(return, "no broker (MQTT_BROKER_PORT unset)");
-	probe = socket(AF_INET, SOCK_STREAM, 0);
-	ASSERT_LE(0, probe);
-	if (connect(probe, (struct sockaddr *)&addr, sizeof(addr))) {
-		close(probe);
-		SKIP(return, "no broker on port %d", ntohs(addr.sin_port));
-	}
-	close(probe);
+	require_broker(_metadata, "MQTT_BROKER_PORT", 1883);
 	unpriv_run(_metadata, &addr);
 }
 
