@@ -12,24 +12,21 @@
  *   topics the client may use;
  * - kernel accounting: active objects of a slab cache (the module's
  *   sockets come from the cache named "MQTT") and /proc/net/sockstat;
- * - a one-connection scripted peer (listen, accept, CONNECT/CONNACK,
- *   packets) for tests that need exact control of the broker's answers.
  *
- * Include after mqtt_test.h.  Nothing here ASSERTs, so the broker can run
- * in any thread; functions return 0 or an errno.
+ * The broker is built on peer.h: its listener, Remaining Length decoder,
+ * packet names, builders and parser, and its helper thread; tests that
+ * need exact control of the broker's answers use peer.h's struct peer.
+ * Nothing here ASSERTs, so the broker can run in any thread; functions
+ * return 0 or an errno.
  */
 #ifndef MQTT_AUTOBROKER_H
 #define MQTT_AUTOBROKER_H
 
-#include <arpa/inet.h>
-#include <netinet/tcp.h>
-#include <pthread.h>
-#include <signal.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 
-#include "mqtt_test.h"
+#include "peer.h"
 
 #define AB_MAX_TOPICS	8
 
@@ -116,100 +113,88 @@ static inline bool ab_packet(struct autobroker *ab, struct ab_conn *c,
 			     const uint8_t *p, size_t hdr, size_t rem)
 {
 	const uint8_t *b = p + hdr;
+	uint8_t type = PKT_TYPE(p[0]);
+	struct publish pub;
 	uint8_t out[8];
-	uint8_t type = p[0] >> 4;
-	int qos;
 
-	if (ab->delay_ms && type != 14)
+	if (ab->delay_ms && type != DISCONNECT)
 		usleep(ab->delay_ms * 1000);
 	switch (type) {
-	case 1:		/* CONNECT */
+	case CONNECT:
 		ab_inc(&ab->connects);
 		if (ab->greet_len) {
-			uint8_t g[4 + sizeof(ab->greet)] = { 0x20, 2, 0, 0 };
+			uint8_t g[4 + sizeof(ab->greet)];
 
+			build_connack(g, 0, 0);
 			memcpy(g + 4, ab->greet, ab->greet_len);
 			return !ab_write(c->fd, g, 4 + ab->greet_len);
 		}
-		out[0] = 0x20; out[1] = 2; out[2] = 0; out[3] = 0;
-		return !ab_write(c->fd, out, 4);
-	case 3: {	/* PUBLISH */
+		return !ab_write(c->fd, out, build_connack(out, 0, 0));
+	case PUBLISH: {
+		int qos = PUB_QOS_OF(p[0]);
 		bool topic_ok;
-		size_t tl, off;
 
 		ab_inc(&ab->publishes);
-		qos = (p[0] >> 1) & 3;
-		if (rem < 2)
+		if (!parse_publish(p, hdr, hdr + rem, &pub))
 			goto bad;
-		tl = b[0] << 8 | b[1];
-		off = 2 + tl + (qos ? 2 : 0);
-		if (off > rem || qos == 3)
-			goto bad;
-		topic_ok = ab_topic_ok(ab, b + 2, tl);
+		topic_ok = ab_topic_ok(ab, pub.topic, pub.topic_len);
 		if (!topic_ok) {
 			size_t i, n = 0;
 
 			if (ab_get(&ab->bad_topics) == 0)
-				for (i = 0; i < tl && n + 3 < sizeof(ab->bad);
-				     i++)
+				for (i = 0; i < pub.topic_len &&
+					    n + 3 < sizeof(ab->bad); i++)
 					n += snprintf(ab->bad + n,
 						      sizeof(ab->bad) - n,
-						      "%02x", b[2 + i]);
+						      "%02x", pub.topic[i]);
 			ab_inc(&ab->bad_topics);
 		}
-		if (qos && !ab->no_ack) {
-			out[0] = qos == 1 ? 0x40 : 0x50;
-			out[1] = 2;
-			out[2] = b[2 + tl];
-			out[3] = b[3 + tl];
-			if (ab_write(c->fd, out, 4))
-				return false;
-		}
+		if (qos && !ab->no_ack &&
+		    ab_write(c->fd, out, build_ack(out, qos == 1 ? PUBACK :
+							PUBREC, pub.id)))
+			return false;
 		/* A bad topic is not echoed: it would end the session. */
 		if (ab->echo && c->subscribed && topic_ok) {
 			uint8_t *e = malloc(5 + rem);
-			size_t n = 0;
 			bool ok;
 
 			if (!e)
 				return false;
-			e[n++] = 0x30;
-			n += put_varint(e + n, rem - (qos ? 2 : 0));
-			memcpy(e + n, b, 2 + tl);
-			n += 2 + tl;
-			memcpy(e + n, b + off, rem - off);
-			n += rem - off;
-			ok = !ab_write(c->fd, e, n);
+			ok = !ab_write(c->fd, e,
+				       build_publish(e, PUBLISH, pub.topic,
+						     pub.topic_len, 0,
+						     pub.payload,
+						     pub.payload_len));
 			free(e);
 			return ok;
 		}
 		return true;
 	}
-	case 6:		/* PUBREL */
+	case PKT_TYPE(PUBREL):
 		if (rem != 2)
 			goto bad;
-		out[0] = 0x70; out[1] = 2; out[2] = b[0]; out[3] = b[1];
-		return !ab_write(c->fd, out, 4);
-	case 8:		/* SUBSCRIBE: one filter, granted as asked */
+		return !ab_write(c->fd, out,
+				 build_ack(out, PUBCOMP, b[0] << 8 | b[1]));
+	case PKT_TYPE(SUBSCRIBE):	/* one filter, granted as asked */
 		if (rem < 5)
 			goto bad;
 		c->subscribed = true;
-		out[0] = 0x90; out[1] = 3; out[2] = b[0]; out[3] = b[1];
+		out[0] = SUBACK; out[1] = 3; out[2] = b[0]; out[3] = b[1];
 		out[4] = b[rem - 1];
 		return !ab_write(c->fd, out, 5);
-	case 10:	/* UNSUBSCRIBE */
+	case PKT_TYPE(UNSUBSCRIBE):
 		if (rem < 2)
 			goto bad;
-		out[0] = 0xb0; out[1] = 2; out[2] = b[0]; out[3] = b[1];
-		return !ab_write(c->fd, out, 4);
-	case 12:	/* PINGREQ */
-		out[0] = 0xd0; out[1] = 0;
+		return !ab_write(c->fd, out,
+				 build_ack(out, UNSUBACK, b[0] << 8 | b[1]));
+	case PINGREQ:
+		out[0] = PINGRESP; out[1] = 0;
 		return !ab_write(c->fd, out, 2);
-	case 14:	/* DISCONNECT */
+	case DISCONNECT:
 		ab_inc(&ab->disconnects);
 		return false;
-	case 4: case 5: case 7:	/* acks of an echo: none is QoS 1/2 */
-	default:
+	case PUBACK: case PUBREC: case PUBCOMP:	/* acks of an echo: none */
+	default:					/* is QoS 1/2 */
 		break;
 	}
 bad:
@@ -220,31 +205,19 @@ bad:
 /* Parse what c holds; false to close it. */
 static inline bool ab_parse(struct autobroker *ab, struct ab_conn *c)
 {
-	size_t off = 0;
+	size_t off = 0, hdr, rem;
+	int whole;
 
-	for (;;) {
-		size_t avail = c->len - off, rem = 0, n = 1;
-		int shift = 0;
-
-		if (avail < 2)
-			break;
-		while (n < avail && n < 5) {
-			rem |= (size_t)(c->buf[off + n] & 0x7f) << shift;
-			shift += 7;
-			if (!(c->buf[off + n++] & 0x80))
-				goto header;
-		}
-		if (n == 5) {
-			ab_inc(&ab->errors);
+	while ((whole = remlen_decode(c->buf + off, c->len - off, &hdr,
+				      &rem)) > 0 &&
+	       c->len - off >= hdr + rem) {
+		if (!ab_packet(ab, c, c->buf + off, hdr, rem))
 			return false;
-		}
-		break;
-header:
-		if (avail < n + rem)
-			break;
-		if (!ab_packet(ab, c, c->buf + off, n, rem))
-			return false;
-		off += n + rem;
+		off += hdr + rem;
+	}
+	if (whole < 0) {
+		ab_inc(&ab->errors);
+		return false;
 	}
 	memmove(c->buf, c->buf + off, c->len - off);
 	c->len -= off;
@@ -356,20 +329,15 @@ static inline void *ab_main(void *arg)
 static inline int ab_start(struct autobroker *ab, bool process)
 {
 	struct epoll_event e = { .events = EPOLLIN };
-	socklen_t len = sizeof(ab->addr);
-	sigset_t all, old;
-	int ret;
+	union peer_addr addr;
+	socklen_t len;
+	int fd;
 
-	ab->lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-	if (ab->lfd < 0)
-		return errno;
-	memset(&ab->addr, 0, sizeof(ab->addr));
-	ab->addr.sin_family = AF_INET;
-	ab->addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (bind(ab->lfd, (struct sockaddr *)&ab->addr, len) ||
-	    listen(ab->lfd, 4096) ||
-	    getsockname(ab->lfd, (struct sockaddr *)&ab->addr, &len))
-		return errno;
+	fd = loopback_listen(AF_INET, SOCK_NONBLOCK, 4096, &addr, &len);
+	if (fd < 0)
+		return -fd;
+	ab->lfd = fd;
+	ab->addr = addr.in;
 	ab->epfd = epoll_create1(0);
 	if (ab->epfd < 0 || pipe(ab->stop))
 		return errno;
@@ -394,11 +362,7 @@ static inline int ab_start(struct autobroker *ab, bool process)
 		close(ab->epfd);
 		return 0;
 	}
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	ret = pthread_create(&ab->thread, NULL, ab_main, ab);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	return ret;
+	return start_thread(&ab->thread, ab_main, ab);
 }
 
 /* Stop the broker (SIGKILL for a child) and close everything it held. */
@@ -528,132 +492,8 @@ static inline long sockstat(const char *proto, const char *field)
 }
 
 /* ---------------------------------------------------------------------- */
-/* A one-connection scripted peer                                          */
+/* Sessions with the auto broker                                           */
 /* ---------------------------------------------------------------------- */
-
-struct peer {
-	int lfd, pfd;
-	struct sockaddr_in addr;
-};
-
-static inline int peer_listen(struct peer *p)
-{
-	socklen_t len = sizeof(p->addr);
-
-	p->pfd = -1;
-	p->lfd = socket(AF_INET, SOCK_STREAM, 0);
-	if (p->lfd < 0)
-		return errno;
-	memset(&p->addr, 0, sizeof(p->addr));
-	p->addr.sin_family = AF_INET;
-	p->addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (bind(p->lfd, (struct sockaddr *)&p->addr, len) ||
-	    listen(p->lfd, 16) ||
-	    getsockname(p->lfd, (struct sockaddr *)&p->addr, &len))
-		return errno;
-	return 0;
-}
-
-static inline void peer_close(struct peer *p)
-{
-	if (p->pfd >= 0)
-		close(p->pfd);
-	if (p->lfd >= 0)
-		close(p->lfd);
-	p->pfd = p->lfd = -1;
-}
-
-/* Read exactly len bytes within the peer timeout: 0 or an errno. */
-static inline int peer_read(int fd, void *buf, size_t len)
-{
-	int64_t deadline = now_ms() + PEER_TIMEOUT_MS;
-	uint8_t *b = buf;
-
-	while (len) {
-		int64_t left = deadline - now_ms();
-		ssize_t n;
-
-		if (left <= 0 || !wait_readable(fd, left))
-			return ETIMEDOUT;
-		n = recv(fd, b, len, 0);
-		if (n == 0)
-			return EPIPE;
-		if (n < 0)
-			return errno;
-		b += n;
-		len -= n;
-	}
-	return 0;
-}
-
-/* Read one packet into buf (cap bytes): its length, or -errno. */
-static inline ssize_t peer_packet(int fd, uint8_t *buf, size_t cap)
-{
-	size_t n = 1, rem = 0;
-	int shift = 0, err;
-
-	err = peer_read(fd, buf, 1);
-	if (err)
-		return -err;
-	do {
-		if (n == 5 || n >= cap)
-			return -EPROTO;
-		err = peer_read(fd, buf + n, 1);
-		if (err)
-			return -err;
-		rem |= (size_t)(buf[n] & 0x7f) << shift;
-		shift += 7;
-	} while (buf[n++] & 0x80);
-	if (n + rem > cap)
-		return -EMSGSIZE;
-	err = peer_read(fd, buf + n, rem);
-	return err ? -err : (ssize_t)(n + rem);
-}
-
-/* Accept the client, read its CONNECT; answer CONNACK 0 if @ack. */
-static inline int peer_accept(struct peer *p, bool ack)
-{
-	static const uint8_t connack[] = { 0x20, 0x02, 0x00, 0x00 };
-	uint8_t buf[512];
-	ssize_t n;
-	int one = 1;
-
-	if (!wait_readable(p->lfd, PEER_TIMEOUT_MS))
-		return ETIMEDOUT;
-	p->pfd = accept(p->lfd, NULL, NULL);
-	if (p->pfd < 0)
-		return errno;
-	setsockopt(p->pfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	n = peer_packet(p->pfd, buf, sizeof(buf));
-	if (n < 0)
-		return -n;
-	if (buf[0] != 0x10)
-		return EPROTO;
-	if (ack && send(p->pfd, connack, sizeof(connack), MSG_NOSIGNAL) !=
-		   sizeof(connack))
-		return errno;
-	return 0;
-}
-
-/* Wait until the client closed TCP: 0 (FIN or RST) or ETIMEDOUT. */
-static inline int peer_wait_closed(int fd)
-{
-	int64_t deadline = now_ms() + PEER_TIMEOUT_MS;
-	uint8_t tmp[256];
-
-	for (;;) {
-		int64_t left = deadline - now_ms();
-		ssize_t n;
-
-		if (left <= 0 || !wait_readable(fd, left))
-			return ETIMEDOUT;
-		n = recv(fd, tmp, sizeof(tmp), 0);
-		if (n == 0 || (n < 0 && errno == ECONNRESET))
-			return 0;
-		if (n < 0)
-			return errno;
-	}
-}
 
 /* An AF_MQTT socket connected (blocking) to addr with keepalive 0. */
 static inline int mqtt_connected_to(const struct sockaddr_in *addr,

@@ -4,15 +4,16 @@
  * failures, blocking and non-blocking behaviour, close(), and the SOL_MQTT
  * socket options that shape the CONNECT.
  *
- * Most tests talk to a scripted peer: a TCP listener on 127.0.0.1 in this
- * process whose thread accepts one connection, reads the first packet, sends
- * the bytes the test chose and records what else arrives until the client
- * ends the connection.  Every wait of the peer is bounded (PEER_TIMEOUT_MS)
+ * Most tests talk to a scripted peer (struct script): peer.h's listener on
+ * 127.0.0.1 in this process, whose thread accepts one connection, reads the
+ * first packet, sends the bytes the test chose and records what else
+ * arrives until the client ends the connection.  Every wait of the peer is bounded (PEER_TIMEOUT_MS)
  * and every socket under test gets a MQTT_CONNECT_TIMEOUT below the harness
  * timeout, so a broken module fails tests instead of hanging the suite.
  *
  * The "broker" fixture talks to the mosquitto the VM runner started; the
- * MQTT_BROKER_* environment variables say where.
+ * MQTT_BROKER_* environment variables say where.  Without one its tests
+ * skip when run by hand and fail under the runner (require_broker()).
  *
  * Conformance ids [MQTT-x.y.z-n] refer to OASIS MQTT 3.1.1.
  */
@@ -41,7 +42,7 @@
 
 #include <linux/mqtt.h>
 
-#include "mqtt_test.h"
+#include "peer.h"
 
 /* Variable headers of CONNECT, written out from MQTT 3.1.1 section 3.1.2. */
 #define V311_NAME_LEVEL		0x00, 0x04, 'M', 'Q', 'T', 'T', 0x04
@@ -154,7 +155,7 @@ static int errno_for_code(unsigned int code)
 }
 
 /* ---------------------------------------------------------------------- */
-/* The scripted peer                                                       */
+/* The scripted peer, in a thread                                          */
 /* ---------------------------------------------------------------------- */
 
 enum peer_end {
@@ -163,20 +164,14 @@ enum peer_end {
 	PEER_RST,	/* abortive close (SO_LINGER {1, 0}) after the reply */
 };
 
-enum peer_closed {
-	CLOSED_NOT,	/* still open when the peer stopped waiting */
-	CLOSED_EOF,	/* the client sent FIN */
-	CLOSED_RST,	/* the client reset the connection */
-};
+/* A peer.h peer whose thread answers connect() as the test scripted. */
+struct script {
+	struct peer p;			/* listener; p.pkt: the first packet */
 
-struct peer {
-	int lfd;			/* listening socket, 127.0.0.1 */
-	struct sockaddr_in addr;	/* where it listens */
-
-	/* The script, set before peer_start(). */
+	/* The script, set before script_start(). */
 	const uint8_t *reply;		/* sent after the first packet */
 	size_t reply_len;		/* 0: say nothing */
-	bool wait_go;			/* reply only after peer_go() */
+	bool wait_go;			/* reply only after script_go() */
 	unsigned int split_ms;		/* reply[0] alone, pause, the rest */
 	enum peer_end end;
 	int hold_ms;			/* how long to wait for the client */
@@ -186,9 +181,7 @@ struct peer {
 	pthread_t thread;
 	bool started;
 
-	/* Results, valid after peer_join(). */
-	uint8_t *pkt;			/* the first packet, as received */
-	size_t pkt_len;
+	/* Results, valid after script_join(). */
 	uint8_t after[256];		/* what came after the first packet */
 	size_t after_len;
 	enum peer_closed closed;	/* how the client ended */
@@ -196,270 +189,169 @@ struct peer {
 	int error_errno;
 };
 
-static void *peer_failed(struct peer *p, const char *step, int err)
+static void *script_failed(struct script *s, const char *step, int err)
 {
-	p->error = step;
-	p->error_errno = err;
+	s->error = step;
+	s->error_errno = err;
 	return NULL;
 }
 
-/* Read exactly len bytes; 0, or -1 with the peer's error set. */
-static int peer_recv(struct peer *p, int cfd, uint8_t *buf, size_t len)
-{
-	size_t got = 0;
-	ssize_t n;
-
-	while (got < len) {
-		if (!wait_readable(cfd, PEER_TIMEOUT_MS)) {
-			peer_failed(p, "timed out reading the first packet", 0);
-			return -1;
-		}
-		n = recv(cfd, buf + got, len - got, 0);
-		if (n <= 0) {
-			peer_failed(p, n ? "recv of the first packet failed"
-					 : "EOF inside the first packet",
-				    n ? errno : 0);
-			return -1;
-		}
-		got += n;
-	}
-	return 0;
-}
-
-/* The client's first packet: fixed header, remaining length, the rest. */
-static int peer_read_packet(struct peer *p, int cfd)
-{
-	uint8_t hdr[5];
-	size_t rem = 0, n = 1;
-	int shift = 0;
-
-	if (peer_recv(p, cfd, hdr, 1))
-		return -1;
-	do {
-		if (n == 5) {
-			peer_failed(p, "client sent a 5-byte remaining length",
-				    0);
-			return -1;
-		}
-		if (peer_recv(p, cfd, hdr + n, 1))
-			return -1;
-		rem |= (size_t)(hdr[n] & 0x7f) << shift;
-		shift += 7;
-	} while (hdr[n++] & 0x80);
-
-	p->pkt = malloc(n + rem);
-	if (!p->pkt) {
-		peer_failed(p, "malloc", ENOMEM);
-		return -1;
-	}
-	memcpy(p->pkt, hdr, n);
-	if (peer_recv(p, cfd, p->pkt + n, rem))
-		return -1;
-	p->pkt_len = n + rem;
-	return 0;
-}
-
-static int peer_send_reply(struct peer *p, int cfd)
+static int script_send_reply(struct script *s)
 {
 	size_t off = 0;
-	int one = 1;
+	int err;
 
-	if (p->split_ms) {
-		setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		if (send(cfd, p->reply, 1, MSG_NOSIGNAL) != 1) {
-			peer_failed(p, "send of the reply failed", errno);
+	if (s->split_ms) {
+		err = peer_write(&s->p, s->reply, 1);
+		if (err) {
+			script_failed(s, "send of the reply failed", err);
 			return -1;
 		}
-		usleep(p->split_ms * 1000);
+		usleep(s->split_ms * 1000);
 		off = 1;
 	}
-	if (send(cfd, p->reply + off, p->reply_len - off, MSG_NOSIGNAL) !=
-	    (ssize_t)(p->reply_len - off)) {
-		peer_failed(p, "send of the reply failed", errno);
+	err = peer_write(&s->p, s->reply + off, s->reply_len - off);
+	if (err) {
+		script_failed(s, "send of the reply failed", err);
 		return -1;
 	}
 	return 0;
 }
 
-/* Record what the client sends until it ends the connection. */
-static void peer_watch_end(struct peer *p, int cfd)
+static void *script_main(void *arg)
 {
-	uint8_t buf[256];
-	size_t take;
-	ssize_t n;
-
-	for (;;) {
-		if (!wait_readable(cfd, p->hold_ms)) {
-			p->closed = CLOSED_NOT;
-			return;
-		}
-		n = recv(cfd, buf, sizeof(buf), 0);
-		if (n == 0) {
-			p->closed = CLOSED_EOF;
-			return;
-		}
-		if (n < 0) {
-			p->closed = errno == ECONNRESET ? CLOSED_RST
-							: CLOSED_NOT;
-			return;
-		}
-		take = sizeof(p->after) - p->after_len;
-		if (take > (size_t)n)
-			take = n;
-		memcpy(p->after + p->after_len, buf, take);
-		p->after_len += take;
-	}
-}
-
-static void *peer_main(void *arg)
-{
-	struct linger abort_close = { .l_onoff = 1, .l_linger = 0 };
-	struct peer *p = arg;
+	struct script *s = arg;
 	char token;
-	int cfd;
+	ssize_t n;
+	int err;
 
-	if (!wait_readable(p->lfd, PEER_TIMEOUT_MS))
-		return peer_failed(p, "no connection to accept", 0);
-	cfd = accept(p->lfd, NULL, NULL);
-	if (cfd < 0)
-		return peer_failed(p, "accept failed", errno);
-
-	if (peer_read_packet(p, cfd))
-		goto out;
-	if (write(p->received[1], "r", 1) != 1) {
-		peer_failed(p, "write to the test failed", errno);
+	err = peer_accept(&s->p);
+	if (err)
+		return script_failed(s, "no connection accepted", err);
+	n = peer_pkt(&s->p, PEER_TIMEOUT_MS);
+	if (n < 0) {
+		script_failed(s, "reading the first packet failed", -n);
 		goto out;
 	}
-	if (p->wait_go) {
-		if (!wait_readable(p->go[0], PEER_TIMEOUT_MS)) {
-			peer_failed(p, "the test never said go", 0);
+	if (write(s->received[1], "r", 1) != 1) {
+		script_failed(s, "write to the test failed", errno);
+		goto out;
+	}
+	if (s->wait_go) {
+		if (!wait_readable(s->go[0], PEER_TIMEOUT_MS)) {
+			script_failed(s, "the test never said go", 0);
 			goto out;
 		}
-		if (read(p->go[0], &token, 1) != 1) {
-			peer_failed(p, "read of go failed", errno);
+		if (read(s->go[0], &token, 1) != 1) {
+			script_failed(s, "read of go failed", errno);
 			goto out;
 		}
 	}
-	if (p->reply_len && peer_send_reply(p, cfd))
+	if (s->reply_len && script_send_reply(s))
 		goto out;
 
-	switch (p->end) {
+	switch (s->end) {
 	case PEER_RST:
-		setsockopt(cfd, SOL_SOCKET, SO_LINGER, &abort_close,
-			   sizeof(abort_close));
+		peer_reset(&s->p);
 		break;
 	case PEER_FIN:
-		shutdown(cfd, SHUT_WR);
-		peer_watch_end(p, cfd);
-		break;
+		shutdown(s->p.pfd, SHUT_WR);
+		/* fall through */
 	case PEER_HOLD:
-		peer_watch_end(p, cfd);
+		s->closed = peer_until_closed(&s->p, s->hold_ms, s->after,
+					      sizeof(s->after), &s->after_len);
 		break;
 	}
 out:
-	close(cfd);
+	if (s->p.pfd >= 0)
+		close(s->p.pfd);
+	s->p.pfd = -1;
 	return NULL;
 }
 
-static void peer_setup(struct __test_metadata *_metadata, struct peer *p)
+static void script_setup(struct __test_metadata *_metadata, struct script *s)
 {
-	socklen_t len = sizeof(p->addr);
+	int err;
 
-	memset(p, 0, sizeof(*p));
-	p->hold_ms = PEER_TIMEOUT_MS;
-	p->lfd = socket(AF_INET, SOCK_STREAM, 0);
-	ASSERT_LE(0, p->lfd);
-	p->addr.sin_family = AF_INET;
-	p->addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ASSERT_EQ(0, bind(p->lfd, (struct sockaddr *)&p->addr, len));
-	ASSERT_EQ(0, listen(p->lfd, 4));
-	ASSERT_EQ(0, getsockname(p->lfd, (struct sockaddr *)&p->addr, &len));
-	ASSERT_EQ(0, pipe(p->received));
-	ASSERT_EQ(0, pipe(p->go));
+	memset(s, 0, sizeof(*s));
+	s->hold_ms = PEER_TIMEOUT_MS;
+	err = peer_listen(&s->p, AF_INET);
+	ASSERT_EQ(0, err) TH_LOG("peer: listen: %s", strerror(err));
+	ASSERT_EQ(0, pipe(s->received));
+	ASSERT_EQ(0, pipe(s->go));
 }
 
 /* Start the script.  The thread blocks every signal: they are the test's. */
-static void peer_start(struct __test_metadata *_metadata, struct peer *p)
+static void script_start(struct __test_metadata *_metadata, struct script *s)
 {
-	sigset_t all, old;
-	int ret;
-
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	ret = pthread_create(&p->thread, NULL, peer_main, p);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	ASSERT_EQ(0, ret);
-	p->started = true;
+	ASSERT_EQ(0, start_thread(&s->thread, script_main, s));
+	s->started = true;
 }
 
 /* Wait until the peer has read the client's first packet. */
-static void peer_wait_received(struct __test_metadata *_metadata,
-			       struct peer *p)
+static void script_wait_received(struct __test_metadata *_metadata,
+				 struct script *s)
 {
 	char token;
 
-	ASSERT_TRUE(wait_readable(p->received[0], PEER_TIMEOUT_MS))
+	ASSERT_TRUE(wait_readable(s->received[0], PEER_TIMEOUT_MS))
 		TH_LOG("the peer never received a packet");
-	ASSERT_EQ(1, read(p->received[0], &token, 1));
+	ASSERT_EQ(1, read(s->received[0], &token, 1));
 }
 
-static void peer_go(struct __test_metadata *_metadata, struct peer *p)
+static void script_go(struct __test_metadata *_metadata, struct script *s)
 {
-	ASSERT_EQ(1, write(p->go[1], "g", 1));
+	ASSERT_EQ(1, write(s->go[1], "g", 1));
 }
 
-static void peer_join(struct __test_metadata *_metadata, struct peer *p)
+static void script_join(struct __test_metadata *_metadata, struct script *s)
 {
-	ASSERT_TRUE(p->started);
-	ASSERT_EQ(0, pthread_join(p->thread, NULL));
-	p->started = false;
-	ASSERT_EQ(NULL, p->error) TH_LOG("peer: %s (%s)", p->error,
-					 strerror(p->error_errno));
+	ASSERT_TRUE(s->started);
+	ASSERT_EQ(0, pthread_join(s->thread, NULL));
+	s->started = false;
+	ASSERT_EQ(NULL, s->error) TH_LOG("peer: %s (%s)", s->error,
+					 strerror(s->error_errno));
 }
 
 /* Nobody connected to the listener: no TCP traffic at all. */
-static void peer_expect_no_connection(struct __test_metadata *_metadata,
-				      struct peer *p)
+static void script_expect_no_connection(struct __test_metadata *_metadata,
+					struct script *s)
 {
-	ASSERT_FALSE(wait_readable(p->lfd, QUIET_MS))
+	ASSERT_FALSE(wait_readable(s->p.lfd, QUIET_MS))
 		TH_LOG("the client opened a TCP connection");
 }
 
 /* After the first packet the client sent nothing and closed TCP. */
-static void peer_expect_silent_end(struct __test_metadata *_metadata,
-				   struct peer *p)
+static void script_expect_silent_end(struct __test_metadata *_metadata,
+				     struct script *s)
 {
-	EXPECT_EQ(0, (int)p->after_len)
-		log_hex(_metadata, "after", p->after, p->after_len, 0);
-	EXPECT_NE(CLOSED_NOT, (int)p->closed);
+	EXPECT_EQ(0, (int)s->after_len)
+		log_hex(_metadata, "after", s->after, s->after_len, 0);
+	EXPECT_NE(CLOSED_NOT, (int)s->closed);
 }
 
-static void peer_teardown(struct peer *p)
+static void script_teardown(struct script *s)
 {
 	/* A thread still running belongs to a failed test: let it be. */
-	if (p->started)
+	if (s->started)
 		return;
-	close(p->lfd);
-	close(p->received[0]);
-	close(p->received[1]);
-	close(p->go[0]);
-	close(p->go[1]);
-	free(p->pkt);
+	peer_close(&s->p);
+	close(s->received[0]);
+	close(s->received[1]);
+	close(s->go[0]);
+	close(s->go[1]);
 }
 
 /* An address where nobody listens: bound once, then released. */
 static void closed_port(struct __test_metadata *_metadata,
 			struct sockaddr_in *addr)
 {
-	socklen_t len = sizeof(*addr);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	union peer_addr a;
+	socklen_t len;
+	int fd = loopback_listen(AF_INET, 0, 0, &a, &len);
 
-	ASSERT_LE(0, fd);
-	memset(addr, 0, sizeof(*addr));
-	addr->sin_family = AF_INET;
-	addr->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ASSERT_EQ(0, bind(fd, (struct sockaddr *)addr, len));
-	ASSERT_EQ(0, getsockname(fd, (struct sockaddr *)addr, &len));
+	ASSERT_LE(0, fd) TH_LOG("bind: %s", strerror(-fd));
+	*addr = a.in;
 	close(fd);
 }
 
@@ -967,7 +859,7 @@ static size_t build_connect_with_id(uint8_t *buf, const uint8_t *id,
 					   KEEPALIVE_60 };
 	size_t n = 0;
 
-	buf[n++] = 0x10;
+	buf[n++] = CONNECT;
 	n += put_varint(buf + n, sizeof(var_hdr) + 2 + id_len);
 	memcpy(buf + n, var_hdr, sizeof(var_hdr));
 	n += sizeof(var_hdr);
@@ -979,7 +871,7 @@ static size_t build_connect_with_id(uint8_t *buf, const uint8_t *id,
 
 FIXTURE(connect_bytes) {
 	int fd;
-	struct peer peer;
+	struct script peer;
 };
 
 FIXTURE_VARIANT(connect_bytes) {
@@ -996,26 +888,26 @@ FIXTURE_VARIANT(connect_bytes) {
 
 FIXTURE_VARIANT_ADD(connect_bytes, minimal) {
 	.opts = { OPT_STR(MQTT_CLIENT_ID, "c1") },
-	PKT(0x10, 14, V311_NAME_LEVEL, 0x02, KEEPALIVE_60, ID_C1),
+	PKT(CONNECT, 14, V311_NAME_LEVEL, 0x02, KEEPALIVE_60, ID_C1),
 };
 
 /* The last value set is the one sent. */
 FIXTURE_VARIANT_ADD(connect_bytes, client_id_replaced) {
 	.opts = { OPT_STR(MQTT_CLIENT_ID, "first"),
 		  OPT_STR(MQTT_CLIENT_ID, "c1") },
-	PKT(0x10, 14, V311_NAME_LEVEL, 0x02, KEEPALIVE_60, ID_C1),
+	PKT(CONNECT, 14, V311_NAME_LEVEL, 0x02, KEEPALIVE_60, ID_C1),
 };
 
 /* A zero-byte client id asks the server for one [MQTT-3.1.3-6]. */
 FIXTURE_VARIANT_ADD(connect_bytes, empty_client_id) {
 	.opts = { },
-	PKT(0x10, 12, V311_NAME_LEVEL, 0x02, KEEPALIVE_60, 0x00, 0x00),
+	PKT(CONNECT, 12, V311_NAME_LEVEL, 0x02, KEEPALIVE_60, 0x00, 0x00),
 };
 
 /* A BOM is sent as is [MQTT-1.5.3-3]. */
 FIXTURE_VARIANT_ADD(connect_bytes, client_id_bom_kept) {
 	.opts = { OPT_STR(MQTT_CLIENT_ID, "\xef\xbb\xbf\xc3\xa9") },
-	PKT(0x10, 17, V311_NAME_LEVEL, 0x02, KEEPALIVE_60,
+	PKT(CONNECT, 17, V311_NAME_LEVEL, 0x02, KEEPALIVE_60,
 	    0x00, 0x05, 0xef, 0xbb, 0xbf, 0xc3, 0xa9),
 };
 
@@ -1024,14 +916,14 @@ FIXTURE_VARIANT_ADD(connect_bytes, username_and_password) {
 	.opts = { OPT_STR(MQTT_CLIENT_ID, "c1"),
 		  OPT_STR(MQTT_USERNAME, "gw"),
 		  OPT_STR(MQTT_PASSWORD, "pw") },
-	PKT(0x10, 22, V311_NAME_LEVEL, 0xc2, KEEPALIVE_60, ID_C1,
+	PKT(CONNECT, 22, V311_NAME_LEVEL, 0xc2, KEEPALIVE_60, ID_C1,
 	    0x00, 0x02, 'g', 'w', 0x00, 0x02, 'p', 'w'),
 };
 
 FIXTURE_VARIANT_ADD(connect_bytes, username_only) {
 	.opts = { OPT_STR(MQTT_CLIENT_ID, "c1"),
 		  OPT_STR(MQTT_USERNAME, "gw") },
-	PKT(0x10, 18, V311_NAME_LEVEL, 0x82, KEEPALIVE_60, ID_C1,
+	PKT(CONNECT, 18, V311_NAME_LEVEL, 0x82, KEEPALIVE_60, ID_C1,
 	    0x00, 0x02, 'g', 'w'),
 };
 
@@ -1039,7 +931,7 @@ FIXTURE_VARIANT_ADD(connect_bytes, username_only) {
 FIXTURE_VARIANT_ADD(connect_bytes, empty_username) {
 	.opts = { OPT_STR(MQTT_CLIENT_ID, "c1"),
 		  OPT_STR(MQTT_USERNAME, "") },
-	PKT(0x10, 16, V311_NAME_LEVEL, 0x82, KEEPALIVE_60, ID_C1,
+	PKT(CONNECT, 16, V311_NAME_LEVEL, 0x82, KEEPALIVE_60, ID_C1,
 	    0x00, 0x00),
 };
 
@@ -1047,7 +939,7 @@ FIXTURE_VARIANT_ADD(connect_bytes, empty_username_with_password) {
 	.opts = { OPT_STR(MQTT_CLIENT_ID, "c1"),
 		  OPT_STR(MQTT_USERNAME, ""),
 		  OPT_STR(MQTT_PASSWORD, "pw") },
-	PKT(0x10, 20, V311_NAME_LEVEL, 0xc2, KEEPALIVE_60, ID_C1,
+	PKT(CONNECT, 20, V311_NAME_LEVEL, 0xc2, KEEPALIVE_60, ID_C1,
 	    0x00, 0x00, 0x00, 0x02, 'p', 'w'),
 };
 
@@ -1055,7 +947,7 @@ FIXTURE_VARIANT_ADD(connect_bytes, empty_password) {
 	.opts = { OPT_STR(MQTT_CLIENT_ID, "c1"),
 		  OPT_STR(MQTT_USERNAME, "u"),
 		  OPT_STR(MQTT_PASSWORD, "") },
-	PKT(0x10, 19, V311_NAME_LEVEL, 0xc2, KEEPALIVE_60, ID_C1,
+	PKT(CONNECT, 19, V311_NAME_LEVEL, 0xc2, KEEPALIVE_60, ID_C1,
 	    0x00, 0x01, 'u', 0x00, 0x00),
 };
 
@@ -1063,7 +955,7 @@ FIXTURE_VARIANT_ADD(connect_bytes, binary_password_with_nul) {
 	.opts = { OPT_STR(MQTT_CLIENT_ID, "c1"),
 		  OPT_STR(MQTT_USERNAME, "u"),
 		  OPT_STR(MQTT_PASSWORD, "\0p\0\xff") },
-	PKT(0x10, 23, V311_NAME_LEVEL, 0xc2, KEEPALIVE_60, ID_C1,
+	PKT(CONNECT, 23, V311_NAME_LEVEL, 0xc2, KEEPALIVE_60, ID_C1,
 	    0x00, 0x01, 'u', 0x00, 0x04, 0x00, 'p', 0x00, 0xff),
 };
 
@@ -1072,7 +964,7 @@ FIXTURE_VARIANT_ADD(connect_bytes, binary_password_with_nul) {
 		  OPT_STR(MQTT_WILL_TOPIC, "w/t"), \
 		  OPT_STR(MQTT_WILL_MESSAGE, "bye")
 #define WILL_PKT(flags) \
-	PKT(0x10, 24, V311_NAME_LEVEL, flags, KEEPALIVE_60, ID_C1, \
+	PKT(CONNECT, 24, V311_NAME_LEVEL, flags, KEEPALIVE_60, ID_C1, \
 	    0x00, 0x03, 'w', '/', 't', 0x00, 0x03, 'b', 'y', 'e')
 
 FIXTURE_VARIANT_ADD(connect_bytes, will_qos_0) {
@@ -1105,7 +997,7 @@ FIXTURE_VARIANT_ADD(connect_bytes, will_binary_message) {
 	.opts = { OPT_STR(MQTT_CLIENT_ID, "c1"),
 		  OPT_STR(MQTT_WILL_TOPIC, "w/t"),
 		  OPT_STR(MQTT_WILL_MESSAGE, "\0\xff") },
-	PKT(0x10, 23, V311_NAME_LEVEL, 0x06, KEEPALIVE_60, ID_C1,
+	PKT(CONNECT, 23, V311_NAME_LEVEL, 0x06, KEEPALIVE_60, ID_C1,
 	    0x00, 0x03, 'w', '/', 't', 0x00, 0x02, 0x00, 0xff),
 };
 
@@ -1113,7 +1005,7 @@ FIXTURE_VARIANT_ADD(connect_bytes, will_binary_message) {
 FIXTURE_VARIANT_ADD(connect_bytes, will_topic_without_message) {
 	.opts = { OPT_STR(MQTT_CLIENT_ID, "c1"),
 		  OPT_STR(MQTT_WILL_TOPIC, "w") },
-	PKT(0x10, 19, V311_NAME_LEVEL, 0x06, KEEPALIVE_60, ID_C1,
+	PKT(CONNECT, 19, V311_NAME_LEVEL, 0x06, KEEPALIVE_60, ID_C1,
 	    0x00, 0x01, 'w', 0x00, 0x00),
 };
 
@@ -1125,7 +1017,7 @@ FIXTURE_VARIANT_ADD(connect_bytes, will_and_credentials) {
 		  OPT_STR(MQTT_WILL_TOPIC, "w"),
 		  OPT_INT(MQTT_WILL_QOS, 1),
 		  OPT_STR(MQTT_CLIENT_ID, "c1") },
-	PKT(0x10, 26, V311_NAME_LEVEL, 0xce, KEEPALIVE_60, ID_C1,
+	PKT(CONNECT, 26, V311_NAME_LEVEL, 0xce, KEEPALIVE_60, ID_C1,
 	    0x00, 0x01, 'w', 0x00, 0x01, 'm', 0x00, 0x01, 'u',
 	    0x00, 0x01, 'p'),
 };
@@ -1142,7 +1034,7 @@ FIXTURE_VARIANT_ADD(connect_bytes, options_replaced_among_others) {
 		  OPT_STR(MQTT_CLIENT_ID, "c1"),
 		  OPT_STR(MQTT_USERNAME, "u"),
 		  OPT_STR(MQTT_PUBLISH_TOPIC, "z") },
-	PKT(0x10, 25, V311_NAME_LEVEL, 0xc6, KEEPALIVE_60, ID_C1,
+	PKT(CONNECT, 25, V311_NAME_LEVEL, 0xc6, KEEPALIVE_60, ID_C1,
 	    0x00, 0x01, 'w', 0x00, 0x00, 0x00, 0x01, 'u',
 	    0x00, 0x01, 'p'),
 };
@@ -1156,39 +1048,39 @@ FIXTURE_VARIANT_ADD(connect_bytes, will_options_without_topic) {
 		  OPT_INT(MQTT_WILL_QOS, 2),
 		  OPT_INT(MQTT_WILL_RETAIN, 1),
 		  OPT_STR(MQTT_WILL_MESSAGE, "m") },
-	PKT(0x10, 14, V311_NAME_LEVEL, 0x02, KEEPALIVE_60, ID_C1),
+	PKT(CONNECT, 14, V311_NAME_LEVEL, 0x02, KEEPALIVE_60, ID_C1),
 };
 
 FIXTURE_VARIANT_ADD(connect_bytes, clean_session_0) {
 	.opts = { OPT_STR(MQTT_CLIENT_ID, "c1"),
 		  OPT_INT(MQTT_CLEAN_SESSION, 0) },
-	PKT(0x10, 14, V311_NAME_LEVEL, 0x00, KEEPALIVE_60, ID_C1),
+	PKT(CONNECT, 14, V311_NAME_LEVEL, 0x00, KEEPALIVE_60, ID_C1),
 };
 
 FIXTURE_VARIANT_ADD(connect_bytes, keepalive_0) {
 	.opts = { OPT_STR(MQTT_CLIENT_ID, "c1"),
 		  OPT_INT(MQTT_KEEPALIVE, 0) },
-	PKT(0x10, 14, V311_NAME_LEVEL, 0x02, 0x00, 0x00, ID_C1),
+	PKT(CONNECT, 14, V311_NAME_LEVEL, 0x02, 0x00, 0x00, ID_C1),
 };
 
 /* Big-endian [MQTT-1.5.2]: 258 is 01 02. */
 FIXTURE_VARIANT_ADD(connect_bytes, keepalive_258) {
 	.opts = { OPT_STR(MQTT_CLIENT_ID, "c1"),
 		  OPT_INT(MQTT_KEEPALIVE, 258) },
-	PKT(0x10, 14, V311_NAME_LEVEL, 0x02, 0x01, 0x02, ID_C1),
+	PKT(CONNECT, 14, V311_NAME_LEVEL, 0x02, 0x01, 0x02, ID_C1),
 };
 
 FIXTURE_VARIANT_ADD(connect_bytes, keepalive_65535) {
 	.opts = { OPT_STR(MQTT_CLIENT_ID, "c1"),
 		  OPT_INT(MQTT_KEEPALIVE, 65535) },
-	PKT(0x10, 14, V311_NAME_LEVEL, 0x02, 0xff, 0xff, ID_C1),
+	PKT(CONNECT, 14, V311_NAME_LEVEL, 0x02, 0xff, 0xff, ID_C1),
 };
 
 /* MQTT 3.1: protocol name "MQIsdp", level 3. */
 FIXTURE_VARIANT_ADD(connect_bytes, level_3) {
 	.opts = { OPT_STR(MQTT_CLIENT_ID, "c1"),
 		  OPT_INT(MQTT_PROTOCOL_LEVEL, MQTT_PROTOCOL_V31) },
-	PKT(0x10, 16, V31_NAME_LEVEL, 0x02, KEEPALIVE_60, ID_C1),
+	PKT(CONNECT, 16, V31_NAME_LEVEL, 0x02, KEEPALIVE_60, ID_C1),
 };
 
 FIXTURE_VARIANT_ADD(connect_bytes, level_3_with_credentials) {
@@ -1196,7 +1088,7 @@ FIXTURE_VARIANT_ADD(connect_bytes, level_3_with_credentials) {
 		  OPT_STR(MQTT_USERNAME, "u"),
 		  OPT_STR(MQTT_PASSWORD, "p"),
 		  OPT_INT(MQTT_PROTOCOL_LEVEL, MQTT_PROTOCOL_V31) },
-	PKT(0x10, 22, V31_NAME_LEVEL, 0xc2, KEEPALIVE_60, ID_C1,
+	PKT(CONNECT, 22, V31_NAME_LEVEL, 0xc2, KEEPALIVE_60, ID_C1,
 	    0x00, 0x01, 'u', 0x00, 0x01, 'p'),
 };
 
@@ -1223,7 +1115,7 @@ FIXTURE_VARIANT_ADD(connect_bytes, client_id_65535) {
 
 FIXTURE_SETUP(connect_bytes)
 {
-	peer_setup(_metadata, &self->peer);
+	script_setup(_metadata, &self->peer);
 	self->peer.reply = connack_accepted;
 	self->peer.reply_len = sizeof(connack_accepted);
 	self->fd = mqtt_socket(_metadata, SOCK_SEQPACKET);
@@ -1232,7 +1124,7 @@ FIXTURE_SETUP(connect_bytes)
 FIXTURE_TEARDOWN(connect_bytes)
 {
 	close(self->fd);
-	peer_teardown(&self->peer);
+	script_teardown(&self->peer);
 }
 
 TEST_F(connect_bytes, peer_receives_exact_connect)
@@ -1261,14 +1153,14 @@ TEST_F(connect_bytes, peer_receives_exact_connect)
 			  want_len);
 	}
 
-	peer_start(_metadata, &self->peer);
-	ASSERT_EQ(0, connect_in(self->fd, &self->peer.addr));
+	script_start(_metadata, &self->peer);
+	ASSERT_EQ(0, peer_connect(self->fd, &self->peer.p));
 	close(self->fd);
 	self->fd = -1;
-	peer_join(_metadata, &self->peer);
+	script_join(_metadata, &self->peer);
 
-	expect_bytes(_metadata, want, want_len, self->peer.pkt,
-		     self->peer.pkt_len);
+	expect_bytes(_metadata, want, want_len, self->peer.p.pkt,
+		     self->peer.p.pkt_len);
 	free(id);
 	free(built);
 }
@@ -1279,7 +1171,7 @@ TEST_F(connect_bytes, peer_receives_exact_connect)
 
 FIXTURE(connack) {
 	int fd;
-	struct peer peer;
+	struct script peer;
 	uint8_t reply[4];
 };
 
@@ -1340,11 +1232,8 @@ FIXTURE_SETUP(connack)
 {
 	static const char id[] = "connack-test";
 
-	peer_setup(_metadata, &self->peer);
-	self->reply[0] = 0x20;
-	self->reply[1] = 0x02;
-	self->reply[2] = variant->ack_flags;
-	self->reply[3] = variant->code;
+	script_setup(_metadata, &self->peer);
+	build_connack(self->reply, variant->ack_flags, variant->code);
 	self->peer.reply = self->reply;
 	self->peer.reply_len = sizeof(self->reply);
 	/*
@@ -1361,22 +1250,22 @@ FIXTURE_SETUP(connack)
 FIXTURE_TEARDOWN(connack)
 {
 	close(self->fd);
-	peer_teardown(&self->peer);
+	script_teardown(&self->peer);
 }
 
 TEST_F(connack, blocking_connect_reports_errno)
 {
-	peer_start(_metadata, &self->peer);
+	script_start(_metadata, &self->peer);
 	ASSERT_EQ(variant->expect_errno,
-		  connect_in(self->fd, &self->peer.addr))
+		  peer_connect(self->fd, &self->peer.p))
 		TH_LOG("want %s", strerror(variant->expect_errno));
 }
 
 TEST_F(connack, connack_option_reports_exact_code)
 {
-	peer_start(_metadata, &self->peer);
+	script_start(_metadata, &self->peer);
 	ASSERT_EQ(variant->expect_errno,
-		  connect_in(self->fd, &self->peer.addr));
+		  peer_connect(self->fd, &self->peer.p));
 	expect_connack(_metadata, self->fd, variant->ack_flags & 1,
 		       variant->code);
 }
@@ -1387,10 +1276,10 @@ TEST_F(connack, nonblocking_connect_reports_so_error)
 
 	set_nonblock(_metadata, self->fd);
 	self->peer.wait_go = true;
-	peer_start(_metadata, &self->peer);
-	ASSERT_EQ(EINPROGRESS, connect_in(self->fd, &self->peer.addr));
-	peer_wait_received(_metadata, &self->peer);
-	peer_go(_metadata, &self->peer);
+	script_start(_metadata, &self->peer);
+	ASSERT_EQ(EINPROGRESS, peer_connect(self->fd, &self->peer.p));
+	script_wait_received(_metadata, &self->peer);
+	script_go(_metadata, &self->peer);
 
 	revents = poll_fd(_metadata, self->fd, POLLOUT, PEER_TIMEOUT_MS);
 	if (variant->expect_errno) {
@@ -1413,9 +1302,9 @@ TEST_F(connack, nonblocking_connect_reports_so_error)
 TEST_F(connack, server_close_after_connack_keeps_result)
 {
 	self->peer.end = PEER_FIN;
-	peer_start(_metadata, &self->peer);
+	script_start(_metadata, &self->peer);
 	ASSERT_EQ(variant->expect_errno,
-		  connect_in(self->fd, &self->peer.addr))
+		  peer_connect(self->fd, &self->peer.p))
 		TH_LOG("want %s", strerror(variant->expect_errno));
 	expect_connack(_metadata, self->fd, variant->ack_flags & 1,
 		       variant->code);
@@ -1426,14 +1315,14 @@ TEST_F(connack, disconnect_on_close_only_when_accepted)
 {
 	static const uint8_t disconnect[] = { DISCONNECT_BYTES };
 
-	peer_start(_metadata, &self->peer);
+	script_start(_metadata, &self->peer);
 	ASSERT_EQ(variant->expect_errno,
-		  connect_in(self->fd, &self->peer.addr));
+		  peer_connect(self->fd, &self->peer.p));
 	close(self->fd);
 	self->fd = -1;
-	peer_join(_metadata, &self->peer);
+	script_join(_metadata, &self->peer);
 	if (variant->expect_errno) {
-		peer_expect_silent_end(_metadata, &self->peer);
+		script_expect_silent_end(_metadata, &self->peer);
 	} else {
 		expect_bytes(_metadata, disconnect, sizeof(disconnect),
 			     self->peer.after, self->peer.after_len);
@@ -1447,7 +1336,7 @@ TEST_F(connack, disconnect_on_close_only_when_accepted)
 
 FIXTURE(malformed) {
 	int fd;
-	struct peer peer;
+	struct script peer;
 };
 
 FIXTURE_VARIANT(malformed) {
@@ -1457,61 +1346,61 @@ FIXTURE_VARIANT(malformed) {
 
 /* The first packet from the server is CONNACK [MQTT-3.2.0-1]. */
 FIXTURE_VARIANT_ADD(malformed, publish_first) {
-	.bytes = { 0x30, 0x03, 0x00, 0x01, 't' }, .len = 5,
+	.bytes = { PUBLISH, 0x03, 0x00, 0x01, 't' }, .len = 5,
 };
 
 FIXTURE_VARIANT_ADD(malformed, pingresp_first) {
-	.bytes = { 0xd0, 0x00 }, .len = 2,
+	.bytes = { PINGRESP_BYTES }, .len = 2,
 };
 
 FIXTURE_VARIANT_ADD(malformed, suback_first) {
-	.bytes = { 0x90, 0x03, 0x00, 0x01, 0x00 }, .len = 5,
+	.bytes = { SUBACK, 0x03, 0x00, 0x01, 0x00 }, .len = 5,
 };
 
 /* CONNACK fixed header flags are 0000 [MQTT-2.2.2-1], [MQTT-2.2.2-2]. */
 FIXTURE_VARIANT_ADD(malformed, reserved_header_flags) {
-	.bytes = { 0x21, 0x02, 0x00, 0x00 }, .len = 4,
+	.bytes = { CONNACK | 0x01, 0x02, 0x00, 0x00 }, .len = 4,
 };
 
 FIXTURE_VARIANT_ADD(malformed, reserved_header_flag_high) {
-	.bytes = { 0x28, 0x02, 0x00, 0x00 }, .len = 4,
+	.bytes = { CONNACK | 0x08, 0x02, 0x00, 0x00 }, .len = 4,
 };
 
 /* The remaining length of CONNACK is exactly 2. */
 FIXTURE_VARIANT_ADD(malformed, remaining_length_3) {
-	.bytes = { 0x20, 0x03, 0x00, 0x00, 0x00 }, .len = 5,
+	.bytes = { CONNACK, 0x03, 0x00, 0x00, 0x00 }, .len = 5,
 };
 
 FIXTURE_VARIANT_ADD(malformed, remaining_length_1) {
-	.bytes = { 0x20, 0x01, 0x00 }, .len = 3,
+	.bytes = { CONNACK, 0x01, 0x00 }, .len = 3,
 };
 
 FIXTURE_VARIANT_ADD(malformed, remaining_length_0) {
-	.bytes = { 0x20, 0x00 }, .len = 2,
+	.bytes = { CONNACK, 0x00 }, .len = 2,
 };
 
 /* Acknowledge flags bits 7-1 are reserved and 0. */
 FIXTURE_VARIANT_ADD(malformed, reserved_ack_flag_bit1) {
-	.bytes = { 0x20, 0x02, 0x02, 0x00 }, .len = 4,
+	.bytes = { CONNACK, 0x02, 0x02, 0x00 }, .len = 4,
 };
 
 FIXTURE_VARIANT_ADD(malformed, reserved_ack_flag_bit7) {
-	.bytes = { 0x20, 0x02, 0x80, 0x00 }, .len = 4,
+	.bytes = { CONNACK, 0x02, 0x80, 0x00 }, .len = 4,
 };
 
 /* Session present with a non-zero code [MQTT-3.2.2-4]. */
 FIXTURE_VARIANT_ADD(malformed, session_present_with_refusal) {
-	.bytes = { 0x20, 0x02, 0x01, 0x05 }, .len = 4,
+	.bytes = { CONNACK, 0x02, 0x01, 0x05 }, .len = 4,
 };
 
 /* A fifth remaining length byte is malformed. */
 FIXTURE_VARIANT_ADD(malformed, remaining_length_5_bytes) {
-	.bytes = { 0x20, 0x80, 0x80, 0x80, 0x80, 0x01 }, .len = 6,
+	.bytes = { CONNACK, 0x80, 0x80, 0x80, 0x80, 0x01 }, .len = 6,
 };
 
 FIXTURE_SETUP(malformed)
 {
-	peer_setup(_metadata, &self->peer);
+	script_setup(_metadata, &self->peer);
 	self->peer.reply = variant->bytes;
 	self->peer.reply_len = variant->len;
 	self->fd = mqtt_socket(_metadata, SOCK_SEQPACKET);
@@ -1520,13 +1409,13 @@ FIXTURE_SETUP(malformed)
 FIXTURE_TEARDOWN(malformed)
 {
 	close(self->fd);
-	peer_teardown(&self->peer);
+	script_teardown(&self->peer);
 }
 
 TEST_F(malformed, connect_fails_eproto)
 {
-	peer_start(_metadata, &self->peer);
-	ASSERT_EQ(EPROTO, connect_in(self->fd, &self->peer.addr));
+	script_start(_metadata, &self->peer);
+	ASSERT_EQ(EPROTO, peer_connect(self->fd, &self->peer.p));
 }
 
 /*
@@ -1537,10 +1426,10 @@ TEST_F(malformed, connect_fails_eproto)
 TEST_F(malformed, client_closes_connection)
 {
 	self->peer.hold_ms = 5000;
-	peer_start(_metadata, &self->peer);
-	ASSERT_EQ(EPROTO, connect_in(self->fd, &self->peer.addr));
-	peer_join(_metadata, &self->peer);
-	peer_expect_silent_end(_metadata, &self->peer);
+	script_start(_metadata, &self->peer);
+	ASSERT_EQ(EPROTO, peer_connect(self->fd, &self->peer.p));
+	script_join(_metadata, &self->peer);
+	script_expect_silent_end(_metadata, &self->peer);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -1549,12 +1438,12 @@ TEST_F(malformed, client_closes_connection)
 
 FIXTURE(handshake) {
 	int fd;
-	struct peer peer;
+	struct script peer;
 };
 
 FIXTURE_SETUP(handshake)
 {
-	peer_setup(_metadata, &self->peer);
+	script_setup(_metadata, &self->peer);
 	self->peer.reply = connack_accepted;
 	self->peer.reply_len = sizeof(connack_accepted);
 	self->fd = mqtt_socket(_metadata, SOCK_SEQPACKET);
@@ -1563,7 +1452,7 @@ FIXTURE_SETUP(handshake)
 FIXTURE_TEARDOWN(handshake)
 {
 	close(self->fd);
-	peer_teardown(&self->peer);
+	script_teardown(&self->peer);
 }
 
 /* A peer that never sends CONNACK: MQTT_CONNECT_TIMEOUT bounds connect(). */
@@ -1576,10 +1465,10 @@ TEST_F(handshake, silent_peer_times_out)
 
 	set_int(_metadata, self->fd, MQTT_CONNECT_TIMEOUT, timeout_ms);
 	self->peer.reply_len = 0;
-	peer_start(_metadata, &self->peer);
+	script_start(_metadata, &self->peer);
 
 	start = now_ms();
-	ret = connect_in(self->fd, &self->peer.addr);
+	ret = peer_connect(self->fd, &self->peer.p);
 	elapsed = now_ms() - start;
 	ASSERT_EQ(ETIMEDOUT, ret) TH_LOG("connect: %s", strerror(ret));
 	EXPECT_LE(timeout_ms - EARLY_SLACK_MS, elapsed);
@@ -1588,8 +1477,8 @@ TEST_F(handshake, silent_peer_times_out)
 
 	close(self->fd);
 	self->fd = -1;
-	peer_join(_metadata, &self->peer);
-	peer_expect_silent_end(_metadata, &self->peer);
+	script_join(_metadata, &self->peer);
+	script_expect_silent_end(_metadata, &self->peer);
 }
 
 TEST_F(handshake, peer_fin_before_connack_resets)
@@ -1598,8 +1487,8 @@ TEST_F(handshake, peer_fin_before_connack_resets)
 
 	self->peer.reply_len = 0;
 	self->peer.end = PEER_FIN;
-	peer_start(_metadata, &self->peer);
-	ASSERT_EQ(ECONNRESET, connect_in(self->fd, &self->peer.addr));
+	script_start(_metadata, &self->peer);
+	ASSERT_EQ(ECONNRESET, peer_connect(self->fd, &self->peer.p));
 	EXPECT_EQ(ENOTCONN, read_connack(_metadata, self->fd, &ca));
 }
 
@@ -1609,8 +1498,8 @@ TEST_F(handshake, peer_rst_before_connack_resets)
 
 	self->peer.reply_len = 0;
 	self->peer.end = PEER_RST;
-	peer_start(_metadata, &self->peer);
-	ASSERT_EQ(ECONNRESET, connect_in(self->fd, &self->peer.addr));
+	script_start(_metadata, &self->peer);
+	ASSERT_EQ(ECONNRESET, peer_connect(self->fd, &self->peer.p));
 	EXPECT_EQ(ENOTCONN, read_connack(_metadata, self->fd, &ca));
 }
 
@@ -1628,8 +1517,8 @@ TEST_F(handshake, nobody_listening_refused)
 TEST_F(handshake, connack_split_across_segments_accepted)
 {
 	self->peer.split_ms = 100;
-	peer_start(_metadata, &self->peer);
-	ASSERT_EQ(0, connect_in(self->fd, &self->peer.addr));
+	script_start(_metadata, &self->peer);
+	ASSERT_EQ(0, peer_connect(self->fd, &self->peer.p));
 	expect_connack(_metadata, self->fd, 0, 0);
 }
 
@@ -1637,33 +1526,33 @@ TEST_F(handshake, connack_split_across_segments_accepted)
 TEST_F(handshake, empty_client_id_without_clean_session_rejected_locally)
 {
 	set_int(_metadata, self->fd, MQTT_CLEAN_SESSION, 0);
-	ASSERT_EQ(EINVAL, connect_in(self->fd, &self->peer.addr));
-	peer_expect_no_connection(_metadata, &self->peer);
+	ASSERT_EQ(EINVAL, peer_connect(self->fd, &self->peer.p));
+	script_expect_no_connection(_metadata, &self->peer);
 
 	/* The socket stays usable once the options are fixed. */
 	set_str(_metadata, self->fd, MQTT_CLIENT_ID, "c1", 2);
-	peer_start(_metadata, &self->peer);
-	ASSERT_EQ(0, connect_in(self->fd, &self->peer.addr));
+	script_start(_metadata, &self->peer);
+	ASSERT_EQ(0, peer_connect(self->fd, &self->peer.p));
 }
 
 /* No password flag without the user name flag [MQTT-3.1.2-22]. */
 TEST_F(handshake, password_without_username_rejected_locally)
 {
 	set_str(_metadata, self->fd, MQTT_PASSWORD, "pw", 2);
-	ASSERT_EQ(EINVAL, connect_in(self->fd, &self->peer.addr));
-	peer_expect_no_connection(_metadata, &self->peer);
+	ASSERT_EQ(EINVAL, peer_connect(self->fd, &self->peer.p));
+	script_expect_no_connection(_metadata, &self->peer);
 
 	set_str(_metadata, self->fd, MQTT_USERNAME, "u", 1);
-	peer_start(_metadata, &self->peer);
-	ASSERT_EQ(0, connect_in(self->fd, &self->peer.addr));
+	script_start(_metadata, &self->peer);
+	ASSERT_EQ(0, peer_connect(self->fd, &self->peer.p));
 }
 
 /* An empty password (optlen 0) is a present one: it needs a user name. */
 TEST_F(handshake, empty_password_without_username_rejected_locally)
 {
 	set_str(_metadata, self->fd, MQTT_PASSWORD, "", 0);
-	ASSERT_EQ(EINVAL, connect_in(self->fd, &self->peer.addr));
-	peer_expect_no_connection(_metadata, &self->peer);
+	ASSERT_EQ(EINVAL, peer_connect(self->fd, &self->peer.p));
+	script_expect_no_connection(_metadata, &self->peer);
 }
 
 /* MQTT_CONNACK describes the latest attempt: a new one forgets the old. */
@@ -1675,8 +1564,8 @@ TEST_F(handshake, connack_forgotten_by_next_attempt)
 
 	self->peer.reply = refusal;
 	self->peer.reply_len = sizeof(refusal);
-	peer_start(_metadata, &self->peer);
-	ASSERT_EQ(EACCES, connect_in(self->fd, &self->peer.addr));
+	script_start(_metadata, &self->peer);
+	ASSERT_EQ(EACCES, peer_connect(self->fd, &self->peer.p));
 	expect_connack(_metadata, self->fd, 0, 5);
 
 	closed_port(_metadata, &addr);
@@ -1688,7 +1577,7 @@ TEST_F(handshake, connack_forgotten_by_next_attempt)
 TEST_F(handshake, rejected_password_keeps_old_value)
 {
 	static const uint8_t want[] = {
-		0x10, 22, V311_NAME_LEVEL, 0xc2, KEEPALIVE_60, ID_C1,
+		CONNECT, 22, V311_NAME_LEVEL, 0xc2, KEEPALIVE_60, ID_C1,
 		0x00, 0x01, 'u', 0x00, 0x03, 'o', 'l', 'd',
 	};
 	uint8_t *big = malloc(MQTT_MAX_FIELD_LEN + 1);
@@ -1703,13 +1592,13 @@ TEST_F(handshake, rejected_password_keeps_old_value)
 	ASSERT_EQ(EINVAL, errno);
 	free(big);
 
-	peer_start(_metadata, &self->peer);
-	ASSERT_EQ(0, connect_in(self->fd, &self->peer.addr));
+	script_start(_metadata, &self->peer);
+	ASSERT_EQ(0, peer_connect(self->fd, &self->peer.p));
 	close(self->fd);
 	self->fd = -1;
-	peer_join(_metadata, &self->peer);
-	expect_bytes(_metadata, want, sizeof(want), self->peer.pkt,
-		     self->peer.pkt_len);
+	script_join(_metadata, &self->peer);
+	expect_bytes(_metadata, want, sizeof(want), self->peer.p.pkt,
+		     self->peer.p.pkt_len);
 }
 
 TEST_F(handshake, getpeername_returns_server_address)
@@ -1717,13 +1606,13 @@ TEST_F(handshake, getpeername_returns_server_address)
 	struct sockaddr_in sin;
 	socklen_t len = sizeof(sin) + 8;
 
-	peer_start(_metadata, &self->peer);
-	ASSERT_EQ(0, connect_in(self->fd, &self->peer.addr));
+	script_start(_metadata, &self->peer);
+	ASSERT_EQ(0, peer_connect(self->fd, &self->peer.p));
 	memset(&sin, 0, sizeof(sin));
 	ASSERT_EQ(0, getpeername(self->fd, (struct sockaddr *)&sin, &len));
 	ASSERT_EQ(sizeof(sin), (size_t)len);
 	EXPECT_EQ(AF_INET, sin.sin_family);
-	EXPECT_EQ(self->peer.addr.sin_port, sin.sin_port);
+	EXPECT_EQ(self->peer.p.addr.in.sin_port, sin.sin_port);
 	EXPECT_EQ(htonl(INADDR_LOOPBACK), sin.sin_addr.s_addr);
 }
 
@@ -1754,8 +1643,8 @@ static void expect_all_options_eisconn(struct __test_metadata *_metadata,
 
 TEST_F(handshake, setsockopt_after_connect_eisconn)
 {
-	peer_start(_metadata, &self->peer);
-	ASSERT_EQ(0, connect_in(self->fd, &self->peer.addr));
+	script_start(_metadata, &self->peer);
+	ASSERT_EQ(0, peer_connect(self->fd, &self->peer.p));
 	expect_all_options_eisconn(_metadata, self->fd);
 }
 
@@ -1763,11 +1652,11 @@ TEST_F(handshake, setsockopt_while_connecting_eisconn)
 {
 	set_nonblock(_metadata, self->fd);
 	self->peer.wait_go = true;
-	peer_start(_metadata, &self->peer);
-	ASSERT_EQ(EINPROGRESS, connect_in(self->fd, &self->peer.addr));
-	peer_wait_received(_metadata, &self->peer);
+	script_start(_metadata, &self->peer);
+	ASSERT_EQ(EINPROGRESS, peer_connect(self->fd, &self->peer.p));
+	script_wait_received(_metadata, &self->peer);
 	expect_all_options_eisconn(_metadata, self->fd);
-	peer_go(_metadata, &self->peer);
+	script_go(_metadata, &self->peer);
 }
 
 TEST_F(handshake, connack_while_connecting_enotconn)
@@ -1776,11 +1665,11 @@ TEST_F(handshake, connack_while_connecting_enotconn)
 
 	set_nonblock(_metadata, self->fd);
 	self->peer.wait_go = true;
-	peer_start(_metadata, &self->peer);
-	ASSERT_EQ(EINPROGRESS, connect_in(self->fd, &self->peer.addr));
-	peer_wait_received(_metadata, &self->peer);
+	script_start(_metadata, &self->peer);
+	ASSERT_EQ(EINPROGRESS, peer_connect(self->fd, &self->peer.p));
+	script_wait_received(_metadata, &self->peer);
 	ASSERT_EQ(ENOTCONN, read_connack(_metadata, self->fd, &ca));
-	peer_go(_metadata, &self->peer);
+	script_go(_metadata, &self->peer);
 }
 
 /* SOCK_NONBLOCK: EINPROGRESS, then POLLOUT once CONNACK 0 arrives. */
@@ -1792,10 +1681,10 @@ TEST_F(handshake, nonblocking_connect_completes_on_connack)
 	close(self->fd);
 	self->fd = mqtt_socket(_metadata, SOCK_SEQPACKET | SOCK_NONBLOCK);
 	self->peer.wait_go = true;
-	peer_start(_metadata, &self->peer);
-	ASSERT_EQ(EINPROGRESS, connect_in(self->fd, &self->peer.addr));
-	peer_wait_received(_metadata, &self->peer);
-	peer_go(_metadata, &self->peer);
+	script_start(_metadata, &self->peer);
+	ASSERT_EQ(EINPROGRESS, peer_connect(self->fd, &self->peer.p));
+	script_wait_received(_metadata, &self->peer);
+	script_go(_metadata, &self->peer);
 
 	ASSERT_EQ(POLLOUT, poll_fd(_metadata, self->fd, POLLOUT,
 				   PEER_TIMEOUT_MS) &
@@ -1803,15 +1692,15 @@ TEST_F(handshake, nonblocking_connect_completes_on_connack)
 	ASSERT_EQ(0, so_error(_metadata, self->fd));
 	expect_connack(_metadata, self->fd, 0, 0);
 	ASSERT_EQ(0, getpeername(self->fd, (struct sockaddr *)&sin, &len));
-	EXPECT_EQ(self->peer.addr.sin_port, sin.sin_port);
+	EXPECT_EQ(self->peer.p.addr.in.sin_port, sin.sin_port);
 }
 
 /* O_NONBLOCK set with fcntl() after socket() works the same. */
 TEST_F(handshake, o_nonblock_connect_completes_on_connack)
 {
 	set_nonblock(_metadata, self->fd);
-	peer_start(_metadata, &self->peer);
-	ASSERT_EQ(EINPROGRESS, connect_in(self->fd, &self->peer.addr));
+	script_start(_metadata, &self->peer);
+	ASSERT_EQ(EINPROGRESS, peer_connect(self->fd, &self->peer.p));
 	ASSERT_EQ(POLLOUT, poll_fd(_metadata, self->fd, POLLOUT,
 				   PEER_TIMEOUT_MS) &
 			   (POLLOUT | POLLERR | POLLHUP));
@@ -1824,11 +1713,11 @@ TEST_F(handshake, nonblocking_connect_not_writable_before_connack)
 {
 	set_nonblock(_metadata, self->fd);
 	self->peer.wait_go = true;
-	peer_start(_metadata, &self->peer);
-	ASSERT_EQ(EINPROGRESS, connect_in(self->fd, &self->peer.addr));
-	peer_wait_received(_metadata, &self->peer);
+	script_start(_metadata, &self->peer);
+	ASSERT_EQ(EINPROGRESS, peer_connect(self->fd, &self->peer.p));
+	script_wait_received(_metadata, &self->peer);
 	ASSERT_EQ(0, poll_fd(_metadata, self->fd, POLLOUT, QUIET_MS));
-	peer_go(_metadata, &self->peer);
+	script_go(_metadata, &self->peer);
 	ASSERT_EQ(POLLOUT, poll_fd(_metadata, self->fd, POLLOUT,
 				   PEER_TIMEOUT_MS) &
 			   (POLLOUT | POLLERR | POLLHUP));
@@ -1838,25 +1727,25 @@ TEST_F(handshake, connect_while_in_progress_ealready)
 {
 	set_nonblock(_metadata, self->fd);
 	self->peer.wait_go = true;
-	peer_start(_metadata, &self->peer);
-	ASSERT_EQ(EINPROGRESS, connect_in(self->fd, &self->peer.addr));
-	ASSERT_EQ(EALREADY, connect_in(self->fd, &self->peer.addr));
-	peer_wait_received(_metadata, &self->peer);
-	ASSERT_EQ(EALREADY, connect_in(self->fd, &self->peer.addr));
-	peer_go(_metadata, &self->peer);
+	script_start(_metadata, &self->peer);
+	ASSERT_EQ(EINPROGRESS, peer_connect(self->fd, &self->peer.p));
+	ASSERT_EQ(EALREADY, peer_connect(self->fd, &self->peer.p));
+	script_wait_received(_metadata, &self->peer);
+	ASSERT_EQ(EALREADY, peer_connect(self->fd, &self->peer.p));
+	script_go(_metadata, &self->peer);
 	ASSERT_EQ(POLLOUT, poll_fd(_metadata, self->fd, POLLOUT,
 				   PEER_TIMEOUT_MS) &
 			   (POLLOUT | POLLERR | POLLHUP));
-	ASSERT_EQ(EISCONN, connect_in(self->fd, &self->peer.addr));
+	ASSERT_EQ(EISCONN, peer_connect(self->fd, &self->peer.p));
 }
 
 TEST_F(handshake, connect_after_success_eisconn)
 {
 	struct sockaddr_in other;
 
-	peer_start(_metadata, &self->peer);
-	ASSERT_EQ(0, connect_in(self->fd, &self->peer.addr));
-	ASSERT_EQ(EISCONN, connect_in(self->fd, &self->peer.addr));
+	script_start(_metadata, &self->peer);
+	ASSERT_EQ(0, peer_connect(self->fd, &self->peer.p));
+	ASSERT_EQ(EISCONN, peer_connect(self->fd, &self->peer.p));
 	closed_port(_metadata, &other);
 	ASSERT_EQ(EISCONN, connect_in(self->fd, &other));
 }
@@ -1890,32 +1779,24 @@ TEST_F(handshake, sndtimeo_expiry_leaves_connect_in_progress)
 	ASSERT_EQ(0, setsockopt(self->fd, SOL_SOCKET, SO_SNDTIMEO, &tv,
 				sizeof(tv)));
 	self->peer.wait_go = true;
-	peer_start(_metadata, &self->peer);
+	script_start(_metadata, &self->peer);
 
 	start = now_ms();
-	ret = connect_in(self->fd, &self->peer.addr);
+	ret = peer_connect(self->fd, &self->peer.p);
 	elapsed = now_ms() - start;
 	ASSERT_EQ(EINPROGRESS, ret) TH_LOG("connect: %s", strerror(ret));
 	EXPECT_LE(timeout_ms - EARLY_SLACK_MS, elapsed);
 	EXPECT_GT(timeout_ms + LATE_SLACK_MS, elapsed);
 
 	/* The handshake goes on. */
-	peer_wait_received(_metadata, &self->peer);
-	ASSERT_EQ(EALREADY, connect_in(self->fd, &self->peer.addr));
-	peer_go(_metadata, &self->peer);
+	script_wait_received(_metadata, &self->peer);
+	ASSERT_EQ(EALREADY, peer_connect(self->fd, &self->peer.p));
+	script_go(_metadata, &self->peer);
 	ASSERT_EQ(POLLOUT, poll_fd(_metadata, self->fd, POLLOUT,
 				   PEER_TIMEOUT_MS) &
 			   (POLLOUT | POLLERR | POLLHUP));
 	ASSERT_EQ(0, so_error(_metadata, self->fd));
 	expect_connack(_metadata, self->fd, 0, 0);
-}
-
-static volatile sig_atomic_t signals_caught;
-
-static void count_signal(int sig)
-{
-	(void)sig;
-	signals_caught++;
 }
 
 /*
@@ -1933,17 +1814,17 @@ TEST_F(handshake, signal_interrupts_blocking_connect)
 
 	ASSERT_EQ(0, sigaction(SIGALRM, &sa, NULL));
 	self->peer.wait_go = true;
-	peer_start(_metadata, &self->peer);
+	script_start(_metadata, &self->peer);
 
 	ASSERT_EQ(0, setitimer(ITIMER_REAL, &tick, NULL));
-	ret = connect_in(self->fd, &self->peer.addr);
+	ret = peer_connect(self->fd, &self->peer.p);
 	setitimer(ITIMER_REAL, &off, NULL);
 	ASSERT_EQ(EINTR, ret) TH_LOG("connect: %s", strerror(ret));
 	ASSERT_LT(0, signals_caught);
 
-	ASSERT_EQ(EALREADY, connect_in(self->fd, &self->peer.addr));
-	peer_wait_received(_metadata, &self->peer);
-	peer_go(_metadata, &self->peer);
+	ASSERT_EQ(EALREADY, peer_connect(self->fd, &self->peer.p));
+	script_wait_received(_metadata, &self->peer);
+	script_go(_metadata, &self->peer);
 	ASSERT_EQ(POLLOUT, poll_fd(_metadata, self->fd, POLLOUT,
 				   PEER_TIMEOUT_MS) &
 			   (POLLOUT | POLLERR | POLLHUP));
@@ -1956,11 +1837,11 @@ TEST_F(handshake, close_connected_sends_disconnect)
 {
 	static const uint8_t disconnect[] = { DISCONNECT_BYTES };
 
-	peer_start(_metadata, &self->peer);
-	ASSERT_EQ(0, connect_in(self->fd, &self->peer.addr));
+	script_start(_metadata, &self->peer);
+	ASSERT_EQ(0, peer_connect(self->fd, &self->peer.p));
 	close(self->fd);
 	self->fd = -1;
-	peer_join(_metadata, &self->peer);
+	script_join(_metadata, &self->peer);
 	expect_bytes(_metadata, disconnect, sizeof(disconnect),
 		     self->peer.after, self->peer.after_len);
 	EXPECT_EQ(CLOSED_EOF, (int)self->peer.closed);
@@ -1971,14 +1852,14 @@ TEST_F(handshake, abortive_close_sends_no_disconnect)
 {
 	struct linger abort_close = { .l_onoff = 1, .l_linger = 0 };
 
-	peer_start(_metadata, &self->peer);
-	ASSERT_EQ(0, connect_in(self->fd, &self->peer.addr));
+	script_start(_metadata, &self->peer);
+	ASSERT_EQ(0, peer_connect(self->fd, &self->peer.p));
 	ASSERT_EQ(0, setsockopt(self->fd, SOL_SOCKET, SO_LINGER,
 				&abort_close, sizeof(abort_close)));
 	close(self->fd);
 	self->fd = -1;
-	peer_join(_metadata, &self->peer);
-	peer_expect_silent_end(_metadata, &self->peer);
+	script_join(_metadata, &self->peer);
+	script_expect_silent_end(_metadata, &self->peer);
 }
 
 /* close() during the handshake aborts it: no DISCONNECT. */
@@ -1986,13 +1867,13 @@ TEST_F(handshake, close_during_connect_aborts_handshake)
 {
 	set_nonblock(_metadata, self->fd);
 	self->peer.reply_len = 0;
-	peer_start(_metadata, &self->peer);
-	ASSERT_EQ(EINPROGRESS, connect_in(self->fd, &self->peer.addr));
-	peer_wait_received(_metadata, &self->peer);
+	script_start(_metadata, &self->peer);
+	ASSERT_EQ(EINPROGRESS, peer_connect(self->fd, &self->peer.p));
+	script_wait_received(_metadata, &self->peer);
 	close(self->fd);
 	self->fd = -1;
-	peer_join(_metadata, &self->peer);
-	peer_expect_silent_end(_metadata, &self->peer);
+	script_join(_metadata, &self->peer);
+	script_expect_silent_end(_metadata, &self->peer);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -2001,8 +1882,8 @@ TEST_F(handshake, close_during_connect_aborts_handshake)
 
 FIXTURE(reuse) {
 	int fd;
-	struct peer bad;	/* makes the first connect fail */
-	struct peer good;	/* accepts the second */
+	struct script bad;	/* makes the first connect fail */
+	struct script good;	/* accepts the second */
 };
 
 FIXTURE_VARIANT(reuse) {
@@ -2020,7 +1901,7 @@ FIXTURE_VARIANT_ADD(reuse, after_refusal) {
 };
 
 FIXTURE_VARIANT_ADD(reuse, after_protocol_error) {
-	.reply = { 0x21, 0x02, 0x00, 0x00 }, .reply_len = 4,
+	.reply = { CONNACK | 0x01, 0x02, 0x00, 0x00 }, .reply_len = 4,
 	.expect_errno = EPROTO,
 };
 
@@ -2042,11 +1923,11 @@ FIXTURE_VARIANT_ADD(reuse, after_tcp_refused) {
 
 FIXTURE_SETUP(reuse)
 {
-	peer_setup(_metadata, &self->bad);
+	script_setup(_metadata, &self->bad);
 	self->bad.reply = variant->reply;
 	self->bad.reply_len = variant->reply_len;
 	self->bad.end = variant->end;
-	peer_setup(_metadata, &self->good);
+	script_setup(_metadata, &self->good);
 	self->good.reply = connack_accepted;
 	self->good.reply_len = sizeof(connack_accepted);
 	self->fd = mqtt_socket(_metadata, SOCK_SEQPACKET);
@@ -2055,17 +1936,17 @@ FIXTURE_SETUP(reuse)
 FIXTURE_TEARDOWN(reuse)
 {
 	close(self->fd);
-	peer_teardown(&self->bad);
-	peer_teardown(&self->good);
+	script_teardown(&self->bad);
+	script_teardown(&self->good);
 }
 
 TEST_F(reuse, reconnect_after_failure_keeps_options)
 {
 	static const uint8_t want[] = {
-		0x10, 17, V311_NAME_LEVEL, 0x02, 0x00, 0x07,
+		CONNECT, 17, V311_NAME_LEVEL, 0x02, 0x00, 0x07,
 		0x00, 0x05, 'r', 'e', 'u', 's', 'e',
 	};
-	struct sockaddr_in first = self->bad.addr;
+	struct sockaddr_in first = self->bad.p.addr.in;
 
 	set_str(_metadata, self->fd, MQTT_CLIENT_ID, "reuse", 5);
 	set_int(_metadata, self->fd, MQTT_KEEPALIVE, 7);
@@ -2075,24 +1956,24 @@ TEST_F(reuse, reconnect_after_failure_keeps_options)
 	if (variant->nobody_listening)
 		closed_port(_metadata, &first);
 	else
-		peer_start(_metadata, &self->bad);
+		script_start(_metadata, &self->bad);
 	ASSERT_EQ(variant->expect_errno, connect_in(self->fd, &first))
 		TH_LOG("want %s", strerror(variant->expect_errno));
 
 	/* Options are settable again once the attempt is over. */
 	set_int(_metadata, self->fd, MQTT_CONNECT_TIMEOUT,
 		TEST_CONNECT_TIMEOUT_MS);
-	peer_start(_metadata, &self->good);
-	ASSERT_EQ(0, connect_in(self->fd, &self->good.addr));
+	script_start(_metadata, &self->good);
+	ASSERT_EQ(0, peer_connect(self->fd, &self->good.p));
 	expect_connack(_metadata, self->fd, 0, 0);
 	close(self->fd);
 	self->fd = -1;
 
-	peer_join(_metadata, &self->good);
-	expect_bytes(_metadata, want, sizeof(want), self->good.pkt,
-		     self->good.pkt_len);
+	script_join(_metadata, &self->good);
+	expect_bytes(_metadata, want, sizeof(want), self->good.p.pkt,
+		     self->good.p.pkt_len);
 	if (!variant->nobody_listening) {
-		peer_join(_metadata, &self->bad);
+		script_join(_metadata, &self->bad);
 		/* The first connection is gone (unless the peer reset it). */
 		if (variant->end != PEER_RST)
 			EXPECT_NE(CLOSED_NOT, (int)self->bad.closed);
@@ -2112,6 +1993,7 @@ FIXTURE(broker) {
 
 FIXTURE_SETUP(broker)
 {
+	require_broker(_metadata, "MQTT_BROKER_PORT", 1883);
 	snprintf(self->id, sizeof(self->id), "ksft-mqtt-%d", getpid());
 	self->anon = broker_in("MQTT_BROKER_PORT", 1883);
 	self->auth = broker_in("MQTT_BROKER_AUTH_PORT", 1884);
@@ -2171,6 +2053,8 @@ TEST_F(broker, right_password_accepted)
 {
 	int ret;
 
+	require_broker(_metadata, "MQTT_BROKER_AUTH_PORT", 1884);
+
 	set_id(_metadata, self->fd, self->id);
 	set_credentials(_metadata, self->fd,
 			env_str("MQTT_BROKER_USER", "gw"),
@@ -2186,6 +2070,8 @@ TEST_F(broker, wrong_password_refused)
 {
 	struct mqtt_connack ca;
 	int ret;
+
+	require_broker(_metadata, "MQTT_BROKER_AUTH_PORT", 1884);
 
 	set_id(_metadata, self->fd, self->id);
 	set_credentials(_metadata, self->fd,

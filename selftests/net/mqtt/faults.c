@@ -35,7 +35,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 
-#include "mqtt_test.h"
+#include "peer.h"
 #include "autobroker.h"
 
 #define FAULT_MAX_N	3000
@@ -437,8 +437,10 @@ static void check_received(struct __test_metadata *_metadata, int fd, int ret)
 TEST_F_TIMEOUT(fault, receive_each_allocation_fails, 300)
 {
 	static const uint8_t greet[] = {
-		0x32, 0x07, 0x00, 0x03, 'f', '/', 'r', 0x00, 0x01, 'A',
-		0x34, 0x07, 0x00, 0x03, 'f', '/', 'r', 0x00, 0x02, 'B',
+		PUBLISH | PUB_QOS(1), 0x07, 0x00, 0x03, 'f', '/', 'r',
+		ID_BYTES(1), 'A',
+		PUBLISH | PUB_QOS(2), 0x07, 0x00, 0x03, 'f', '/', 'r',
+		ID_BYTES(2), 'B',
 	};
 
 	if (self->skip)
@@ -456,42 +458,27 @@ TEST_F_TIMEOUT(fault, receive_each_allocation_fails, 300)
 /* Hostile brokers                                                         */
 /* ---------------------------------------------------------------------- */
 
-struct sess {
-	struct peer p;
-	int fd;
-};
-
-static void sess_up(struct __test_metadata *_metadata, struct sess *s)
-{
-	ASSERT_EQ(0, peer_listen(&s->p));
-	s->fd = mqtt_socket(_metadata, SOCK_SEQPACKET | SOCK_NONBLOCK);
-	set_int(_metadata, s->fd, MQTT_KEEPALIVE, 0);
-	ASSERT_EQ(EINPROGRESS, connect_in(s->fd, &s->p.addr));
-	ASSERT_EQ(0, peer_accept(&s->p, true));
-	ASSERT_EQ(POLLOUT, poll_fd(_metadata, s->fd, POLLOUT, PEER_TIMEOUT_MS) &
-			   (POLLOUT | POLLERR | POLLHUP));
-	ASSERT_EQ(0, so_error(_metadata, s->fd));
-}
-
 /* ff ff ff 7f: 256 MiB announced, above MQTT_RECV_MAX: EPROTO at once. */
 TEST(huge_remaining_length_eproto_without_allocating)
 {
-	static const uint8_t hdr[] = { 0x30, 0xff, 0xff, 0xff, 0x7f, 0x00 };
+	static const uint8_t hdr[] = { PUBLISH, 0xff, 0xff, 0xff, 0x7f,
+				       0x00 };
 	long avail = meminfo_kb("MemAvailable");
 	struct sess s;
 
-	sess_up(_metadata, &s);
-	ASSERT_EQ((ssize_t)sizeof(hdr), send(s.p.pfd, hdr, sizeof(hdr), MSG_NOSIGNAL));
+	sess_up(_metadata, &s, AF_INET);
+	set_nonblock(_metadata, s.fd);
+	ASSERT_EQ((ssize_t)sizeof(hdr), send(s.p.pfd, hdr, sizeof(hdr),
+						 MSG_NOSIGNAL));
 	ASSERT_EQ(POLLERR | POLLHUP, poll_fd(_metadata, s.fd, 0,
 					     PEER_TIMEOUT_MS) &
 				     (POLLERR | POLLHUP));
 	EXPECT_EQ(EPROTO, so_error(_metadata, s.fd));
-	EXPECT_EQ(0, peer_wait_closed(s.p.pfd));
+	EXPECT_TRUE(peer_closed(&s.p));
 	/* Nothing near 256 MiB was taken, even for a moment. */
 	if (avail > 0)
 		EXPECT_GT(64 * 1024, avail - meminfo_kb("MemAvailable"));
-	close(s.fd);
-	peer_close(&s.p);
+	sess_fini(&s);
 }
 
 /*
@@ -501,19 +488,21 @@ TEST(huge_remaining_length_eproto_without_allocating)
  */
 TEST(huge_announced_publish_then_silence_closes)
 {
-	static const uint8_t hdr[] = { 0x30, 0xff, 0xff, 0xff, 0x7f, 0x00,
+	static const uint8_t hdr[] = { PUBLISH, 0xff, 0xff, 0xff, 0x7f, 0x00,
 				       0x01, 'x' };
 	struct sess s;
 	int64_t start;
 
-	sess_up(_metadata, &s);
+	sess_up(_metadata, &s, AF_INET);
+	set_nonblock(_metadata, s.fd);
 	set_int(_metadata, s.fd, MQTT_RECV_MAX, 268435455);
-	ASSERT_EQ((ssize_t)sizeof(hdr), send(s.p.pfd, hdr, sizeof(hdr), MSG_NOSIGNAL));
+	ASSERT_EQ((ssize_t)sizeof(hdr), send(s.p.pfd, hdr, sizeof(hdr),
+						 MSG_NOSIGNAL));
 	EXPECT_EQ(0, poll_fd(_metadata, s.fd, POLLIN, QUIET_MS));
 	start = now_ms();
 	close(s.fd);
 	EXPECT_GT(start + 2000, now_ms());
-	EXPECT_EQ(0, peer_wait_closed(s.p.pfd));
+	EXPECT_TRUE(peer_closed(&s.p));
 	peer_close(&s.p);
 }
 
@@ -562,7 +551,8 @@ TEST_F_TIMEOUT(slow, stream_to_non_reader_bounded, 120)
 	size_t n, off = 0;
 	int v;
 
-	sess_up(_metadata, &s);
+	sess_up(_metadata, &s, AF_INET);
+	set_nonblock(_metadata, s.fd);
 	ASSERT_EQ(0, setsockopt(s.fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf,
 				sizeof(rcvbuf)));
 	ASSERT_EQ(0, setsockopt(s.p.pfd, SOL_SOCKET, SO_SNDBUF, &sndbuf,
@@ -575,7 +565,7 @@ TEST_F_TIMEOUT(slow, stream_to_non_reader_bounded, 120)
 	rmem_max = sysctl_long("/proc/sys/net/ipv4/tcp_rmem", 2);
 	ASSERT_LT(0, rmem_max);
 
-	pkt[0] = 0x30;
+	pkt[0] = PUBLISH;
 	n = 1 + put_varint(pkt + 1, FLOOD_MSG - 4);
 	/* FLOOD_MSG - 4 needs 2 varint bytes: header 3, topic 2 + 3. */
 	ASSERT_EQ(3u, n);
@@ -618,8 +608,7 @@ TEST_F_TIMEOUT(slow, stream_to_non_reader_bounded, 120)
 		EXPECT_GE(bound / 1024 + 16 * 1024, avail0 - avail1);
 	/* The session is alive and delivers in order once read. */
 	EXPECT_EQ(0, so_error(_metadata, s.fd));
-	close(s.fd);
-	peer_close(&s.p);
+	sess_fini(&s);
 }
 
 TEST_HARNESS_MAIN

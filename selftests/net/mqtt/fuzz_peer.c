@@ -58,7 +58,7 @@
 #include <linux/errqueue.h>
 #include <linux/mqtt.h>
 
-#include "mqtt_test.h"
+#include "peer.h"
 
 #define DEFAULT_SECONDS		24
 #define N_TESTS			4
@@ -83,7 +83,7 @@ static const uint8_t boundary_bytes[] = {
 	0x00, 0x7f, 0x80, 0xff, '+', '#', 0xc0,
 };
 /* PUBACK, PUBREC, PUBCOMP, UNSUBACK: acks a broker may send unasked. */
-static const uint8_t ack_bytes[] = { 0x40, 0x50, 0x70, 0xb0 };
+static const uint8_t ack_bytes[] = { PUBACK, PUBREC, PUBCOMP, UNSUBACK };
 static const uint8_t suback_codes[] = { 0, 1, 2, 0x80 };
 
 /* The broker's output queue: generation pauses above this. */
@@ -311,11 +311,6 @@ static void mutate(struct conn *c, size_t start)
 	}
 }
 
-static size_t put_remlen(uint8_t *p, size_t val)
-{
-	return put_varint(p, val);
-}
-
 /* A valid topic name: "fz/" and a few levels of [a-z0-9]. */
 static size_t gen_topic(struct rng *r, uint8_t *t, size_t max)
 {
@@ -348,9 +343,9 @@ static void gen_publish(struct conn *c, int qos, size_t plen, bool dup)
 			c->next_pid = 1;
 		pid = c->next_pid;
 	}
-	hdr[0] = 0x30 | qos << 1 | (one_in(&c->r, 4) ? 1 : 0) |
-		 (dup && qos ? 0x08 : 0);
-	n = 1 + put_remlen(hdr + 1, 2 + tlen + (qos ? 2 : 0) + plen);
+	hdr[0] = PUBLISH | PUB_QOS(qos) | (one_in(&c->r, 4) ? PUB_RETAIN : 0) |
+		 (dup && qos ? PUB_DUP : 0);
+	n = 1 + put_varint(hdr + 1, 2 + tlen + (qos ? 2 : 0) + plen);
 	out_put(c, hdr, n);
 	out_put(c, (uint8_t[]){ tlen >> 8, tlen }, 2);
 	out_put(c, topic, tlen);
@@ -365,9 +360,11 @@ static void gen_publish(struct conn *c, int qos, size_t plen, bool dup)
 		c->qos2_out[c->n_qos2_out++] = pid;
 }
 
-static void gen_ack(struct conn *c, uint8_t byte1, uint16_t pid)
+static void gen_ack(struct conn *c, uint8_t type, uint16_t pid)
 {
-	out_put(c, (uint8_t[]){ byte1, 2, pid >> 8, pid }, 4);
+	uint8_t ack[4];
+
+	out_put(c, ack, build_ack(ack, type, pid));
 }
 
 /* A payload length: mostly small, within what the client accepts. */
@@ -399,10 +396,10 @@ static void gen_unsolicited(struct conn *c)
 	case S_FLOOD:
 		switch (below(r, 4)) {
 		case 0:		/* a PUBLISH far larger than anything allowed */
-			hdr[0] = 0x30 | below(r, 3) << 1;
+			hdr[0] = PUBLISH | PUB_QOS(below(r, 3));
 			n = one_in(r, 2) ? 268435455 : c->recv_max + 1 +
 			    below(r, 1000);
-			out_put(c, hdr, 1 + put_remlen(hdr + 1, n));
+			out_put(c, hdr, 1 + put_varint(hdr + 1, n));
 			out_put(c, (uint8_t[]){ 0, 1, 'x' }, 3);
 			c->huge_body = true;
 			return;
@@ -423,7 +420,7 @@ static void gen_unsolicited(struct conn *c)
 
 	switch (below(r, 8)) {
 	case 0:
-		out_put(c, (uint8_t[]){ 0xd0, 0x00 }, 2);	/* PINGRESP */
+		out_put(c, (uint8_t[]){ PINGRESP_BYTES }, 2);
 		break;
 	case 1:		/* a resent QoS 2 PUBLISH (DUP) with a known id */
 		gen_publish(c, 2, gen_plen(c), false);
@@ -432,13 +429,13 @@ static void gen_unsolicited(struct conn *c)
 			n = c->out_len - start;
 			out_reserve(c, n);
 			memcpy(c->out + c->out_len, c->out + start, n);
-			c->out[c->out_len] |= 0x08;
+			c->out[c->out_len] |= PUB_DUP;
 			c->out_len += n;
 		}
 		break;
 	case 2:		/* PUBREL for an id the client never saw */
 		if (c->strat != S_VALID || one_in(r, 2))
-			gen_ack(c, 0x62, 1 + below(r, 65535));
+			gen_ack(c, PUBREL, 1 + below(r, 65535));
 		break;
 	case 3:		/* an ack for something not in flight */
 		if (c->strat != S_VALID)
@@ -461,7 +458,7 @@ static void client_packet(struct conn *c, const uint8_t *p, size_t hlen,
 			  size_t remlen)
 {
 	const uint8_t *body = p + hlen;
-	uint8_t type = p[0] >> 4, flags = p[0] & 15, qos;
+	uint8_t type = PKT_TYPE(p[0]), flags = p[0] & 15, qos;
 	size_t start = c->out_len, tlen, i;
 	uint16_t pid = remlen >= 2 ? (uint16_t)(body[0] << 8 | body[1]) : 0;
 	struct rng *r = &c->r;
@@ -469,7 +466,7 @@ static void client_packet(struct conn *c, const uint8_t *p, size_t hlen,
 	if (c->client_disconnected)
 		violation(&c->v, "client sent %#x after DISCONNECT", p[0]);
 	switch (type) {
-	case 3:		/* PUBLISH */
+	case PUBLISH:
 		qos = (flags >> 1) & 3;
 		if (qos > 2 || (flags & 8) || remlen < 2) {
 			violation(&c->v, "client PUBLISH flags %#x remlen %zu",
@@ -488,32 +485,32 @@ static void client_packet(struct conn *c, const uint8_t *p, size_t hlen,
 				violation(&c->v, "client PUBLISH id 0");
 			if (c->strat == S_FLOOD && one_in(r, 3))
 				return;		/* never acknowledged */
-			gen_ack(c, qos == 1 ? 0x40 : 0x50, pid);
+			gen_ack(c, qos == 1 ? PUBACK : PUBREC, pid);
 		}
 		break;
-	case 4:		/* PUBACK, PUBREC (for our QoS 1/2), PUBCOMP */
-	case 5:
-	case 7:
+	case PUBACK:	/* PUBREC (for our QoS 1/2), PUBCOMP */
+	case PUBREC:
+	case PUBCOMP:
 		if (flags || remlen != 2 || !pid)
 			violation(&c->v, "client ack %#x remlen %zu id %u",
 				  p[0], remlen, pid);
-		if (type == 5) {
+		if (type == PUBREC) {
 			for (i = 0; i < c->n_qos2_out; i++)
 				if (c->qos2_out[i] == pid)
 					break;
 			if (i < c->n_qos2_out)
 				c->qos2_out[i] = c->qos2_out[--c->n_qos2_out];
-			gen_ack(c, 0x62, pid);
+			gen_ack(c, PUBREL, pid);
 		}
 		return;
-	case 6:		/* PUBREL */
+	case PKT_TYPE(PUBREL):
 		if (flags != 2 || remlen != 2 || !pid)
 			violation(&c->v, "client PUBREL %#x remlen %zu id %u",
 				  p[0], remlen, pid);
-		gen_ack(c, 0x70, pid);
+		gen_ack(c, PUBCOMP, pid);
 		break;
-	case 8:		/* SUBSCRIBE, one filter */
-	case 10:	/* UNSUBSCRIBE */
+	case PKT_TYPE(SUBSCRIBE):	/* one filter */
+	case PKT_TYPE(UNSUBSCRIBE):
 		if (flags != 2 || remlen < 5 || !pid) {
 			violation(&c->v, "client (UN)SUBSCRIBE %#x remlen %zu",
 				  p[0], remlen);
@@ -521,18 +518,18 @@ static void client_packet(struct conn *c, const uint8_t *p, size_t hlen,
 		}
 		if (c->strat == S_FLOOD && one_in(r, 2))
 			return;			/* let it time out */
-		if (type == 8)
-			out_put(c, (uint8_t[]){ 0x90, 3, pid >> 8, pid,
+		if (type == PKT_TYPE(SUBSCRIBE))
+			out_put(c, (uint8_t[]){ SUBACK, 3, ID_BYTES(pid),
 					suback_codes[below(r, 4)] }, 5);
 		else
-			gen_ack(c, 0xb0, pid);
+			gen_ack(c, UNSUBACK, pid);
 		break;
-	case 12:	/* PINGREQ */
+	case PINGREQ:
 		if (flags || remlen)
 			violation(&c->v, "client PINGREQ %#x %zu", p[0], remlen);
-		out_put(c, (uint8_t[]){ 0xd0, 0x00 }, 2);
+		out_put(c, (uint8_t[]){ PINGRESP_BYTES }, 2);
 		break;
-	case 14:	/* DISCONNECT */
+	case DISCONNECT:
 		if (flags || remlen)
 			violation(&c->v, "client DISCONNECT %#x %zu", p[0],
 				  remlen);
@@ -549,28 +546,19 @@ static void client_packet(struct conn *c, const uint8_t *p, size_t hlen,
 /* Parse what the client sent so far; keep an incomplete packet. */
 static void client_parse(struct conn *c)
 {
-	size_t off = 0;
+	size_t off = 0, hdr, rem;
+	int whole;
 
-	while (off < c->in_len) {
-		const uint8_t *p = c->in + off;
-		size_t avail = c->in_len - off, val = 0, i;
-		size_t mult = 1;
-
-		for (i = 1; i < avail && i <= 4; i++) {
-			val += (p[i] & 127) * mult;
-			mult *= 128;
-			if (!(p[i] & 128))
-				break;
-		}
-		if (i > 4) {
-			violation(&c->v, "client Remaining Length > 4 bytes");
-			c->in_len = 0;
-			return;
-		}
-		if (i >= avail || avail < i + 1 + val)
-			break;
-		client_packet(c, p, i + 1, val);
-		off += i + 1 + val;
+	while ((whole = remlen_decode(c->in + off, c->in_len - off, &hdr,
+				      &rem)) > 0 &&
+	       c->in_len - off >= hdr + rem) {
+		client_packet(c, c->in + off, hdr, rem);
+		off += hdr + rem;
+	}
+	if (whole < 0) {
+		violation(&c->v, "client Remaining Length > 4 bytes");
+		c->in_len = 0;
+		return;
 	}
 	memmove(c->in, c->in + off, c->in_len - off);
 	c->in_len -= off;
@@ -620,7 +608,7 @@ static void check_errno(struct client *cl, const char *call, int err,
 		note_end(cl->c, err);
 }
 
-static void do_send(struct client *cl)
+static void tx_send(struct client *cl)
 {
 	struct rng *r = &cl->r;
 	uint8_t topic[64], payload[2048];
@@ -648,7 +636,7 @@ static void do_send(struct client *cl)
 			     SESSION_END_ERRNOS));
 }
 
-static void do_subscribe(struct client *cl, bool sub)
+static void tx_subscribe(struct client *cl, bool sub)
 {
 	static __thread struct sub_buf b;
 	uint8_t filter[64];
@@ -680,7 +668,7 @@ static void do_subscribe(struct client *cl, bool sub)
 			     SESSION_END_ERRNOS));
 }
 
-static void do_misc(struct client *cl)
+static void tx_misc(struct client *cl)
 {
 	struct rng *r = &cl->r;
 	int fd = cl->c->fd, val, ret;
@@ -749,20 +737,20 @@ static void *tx_main(void *arg)
 	while (!atomic_load(&cl->c->stop)) {
 		switch (below(&cl->r, 10)) {
 		case 0:
-			do_subscribe(cl, true);
+			tx_subscribe(cl, true);
 			break;
 		case 1:
-			do_subscribe(cl, false);
+			tx_subscribe(cl, false);
 			break;
 		case 2:
 		case 3:
-			do_misc(cl);
+			tx_misc(cl);
 			break;
 		case 4:
 			usleep(below(&cl->r, 20000));
 			break;
 		default:
-			do_send(cl);
+			tx_send(cl);
 			break;
 		}
 	}
@@ -900,40 +888,6 @@ static bool broker_run(struct conn *c, int64_t until)
 	return true;
 }
 
-/* Read the CONNECT (bounded); keep what follows it for client_parse(). */
-static bool broker_read_connect(struct conn *c)
-{
-	int64_t deadline = now_ms() + PEER_TIMEOUT_MS;
-
-	while (now_ms() < deadline) {
-		size_t val = 0, mult = 1, i;
-		ssize_t n;
-
-		if (!wait_readable(c->pfd, 100))
-			continue;
-		n = recv(c->pfd, c->in + c->in_len, INBUF_MAX - c->in_len,
-			 MSG_DONTWAIT);
-		if (n <= 0)
-			return false;
-		c->in_len += n;
-		for (i = 1; i < c->in_len && i <= 4; i++) {
-			val += (c->in[i] & 127) * mult;
-			mult *= 128;
-			if (!(c->in[i] & 128))
-				break;
-		}
-		if (i >= c->in_len || c->in_len < i + 1 + val)
-			continue;
-		if (c->in[0] != 0x10)
-			violation(&c->v, "first packet %#x, not CONNECT",
-				  c->in[0]);
-		c->in_len -= i + 1 + val;
-		memmove(c->in, c->in + i + 1 + val, c->in_len);
-		return true;
-	}
-	return false;
-}
-
 struct totals {
 	unsigned long conns, calls, msgs, subs, bytes;
 	unsigned long live, eproto, econnreset, etimedout;
@@ -989,15 +943,14 @@ static void conn_bad_connack(struct __test_metadata *_metadata,
 }
 
 /* One connection of strategy @strat, served for about @slice_ms. */
-static void run_conn(struct __test_metadata *_metadata, int lfd,
-		     const struct sockaddr_in *addr, uint64_t seed,
-		     enum strategy strat, struct totals *tot)
+static void run_conn(struct __test_metadata *_metadata, struct peer *p,
+		     uint64_t seed, enum strategy strat, struct totals *tot)
 {
 	struct client tx = { 0 }, rx = { 0 };
 	pthread_t ttx, trx;
 	struct conn *c;
 	int64_t slice_ms, t0;
-	int one = 1, end, linger, err, flags;
+	int end, linger, err, flags;
 	bool tx_hung, rx_hung;
 	long mem;
 
@@ -1036,12 +989,12 @@ static void run_conn(struct __test_metadata *_metadata, int lfd,
 	/* Non-blocking connect; the broker takes CONNECT, answers. */
 	flags = fcntl(c->fd, F_GETFL);
 	ASSERT_EQ(0, fcntl(c->fd, F_SETFL, flags | O_NONBLOCK));
-	ASSERT_EQ(EINPROGRESS, connect_in(c->fd, addr));
-	ASSERT_TRUE(wait_readable(lfd, PEER_TIMEOUT_MS));
-	c->pfd = accept(lfd, NULL, NULL);
-	ASSERT_LE(0, c->pfd);
-	setsockopt(c->pfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	ASSERT_TRUE(broker_read_connect(c)) TH_LOG("no CONNECT");
+	ASSERT_EQ(EINPROGRESS, peer_connect(c->fd, p));
+	err = peer_handshake(p, false);
+	ASSERT_EQ(0, err) TH_LOG("no CONNECT: %s", strerror(err));
+	/* This connection is the broker's now; the listener stays. */
+	c->pfd = p->pfd;
+	p->pfd = -1;
 
 	if (strat == S_RANDOM && one_in(&c->r, 8)) {
 		conn_bad_connack(_metadata, c);
@@ -1131,27 +1084,19 @@ close_client:
 }
 
 FIXTURE(fuzz) {
-	int lfd;
-	struct sockaddr_in addr;
+	struct peer p;		/* the listener; each connection moves on */
 };
 
 FIXTURE_SETUP(fuzz)
 {
-	socklen_t len = sizeof(self->addr);
+	int err = peer_listen(&self->p, AF_INET);
 
-	self->lfd = socket(AF_INET, SOCK_STREAM, 0);
-	ASSERT_LE(0, self->lfd);
-	self->addr.sin_family = AF_INET;
-	self->addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ASSERT_EQ(0, bind(self->lfd, (struct sockaddr *)&self->addr, len));
-	ASSERT_EQ(0, listen(self->lfd, 4));
-	ASSERT_EQ(0, getsockname(self->lfd, (struct sockaddr *)&self->addr,
-				 &len));
+	ASSERT_EQ(0, err) TH_LOG("listen: %s", strerror(err));
 }
 
 FIXTURE_TEARDOWN(fuzz)
 {
-	close(self->lfd);
+	peer_close(&self->p);
 }
 
 /*
@@ -1169,7 +1114,7 @@ static void fuzz_strategy(struct __test_metadata *_metadata,
 	tot.mem_start_kb = meminfo_kb("MemAvailable");
 	tot.mem_min_kb = tot.mem_start_kb;
 	for (n = 0; now_ms() < end; n++) {
-		run_conn(_metadata, self->lfd, &self->addr,
+		run_conn(_metadata, &self->p,
 			 base_seed + strat * 1000000ull + n, strat, &tot);
 		if (tot.mem_start_kb > 0)
 			ASSERT_GT(MEM_DROP_MAX_KB,

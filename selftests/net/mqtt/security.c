@@ -24,7 +24,7 @@
 #include <sys/prctl.h>
 #include <sys/wait.h>
 
-#include "mqtt_test.h"
+#include "peer.h"
 #include "autobroker.h"
 
 #define PAT		0xa5
@@ -47,60 +47,12 @@ static bool all_pat(const void *buf, size_t from, size_t to)
 			(const uint8_t *)(buf), t_, f_);		\
 } while (0)
 
-/* A session with a scripted peer on 127.0.0.1 or ::1. */
-struct sess {
-	int fd, lfd, pfd;
-	struct sockaddr_storage addr;
-	socklen_t alen;
-};
-
-static void sess_up(struct __test_metadata *_metadata, struct sess *s,
-		    bool v6)
+/* A session with a scripted peer on 127.0.0.1 or ::1, non-blocking. */
+static void sess_nonblock_up(struct __test_metadata *_metadata,
+			     struct sess *s, bool v6)
 {
-	static const uint8_t connack[] = { 0x20, 0x02, 0x00, 0x00 };
-	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&s->addr;
-	struct sockaddr_in *s4 = (struct sockaddr_in *)&s->addr;
-	uint8_t pkt[256];
-	int one = 1;
-
-	memset(&s->addr, 0, sizeof(s->addr));
-	s->lfd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM, 0);
-	ASSERT_LE(0, s->lfd);
-	if (v6) {
-		s6->sin6_family = AF_INET6;
-		s6->sin6_addr = in6addr_loopback;
-		s->alen = sizeof(*s6);
-	} else {
-		s4->sin_family = AF_INET;
-		s4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		s->alen = sizeof(*s4);
-	}
-	ASSERT_EQ(0, bind(s->lfd, (struct sockaddr *)&s->addr, s->alen))
-		TH_LOG("bind: %s", strerror(errno));
-	ASSERT_EQ(0, listen(s->lfd, 4));
-	ASSERT_EQ(0, getsockname(s->lfd, (struct sockaddr *)&s->addr,
-				 &s->alen));
-
-	s->fd = mqtt_socket(_metadata, SOCK_SEQPACKET | SOCK_NONBLOCK);
-	set_int(_metadata, s->fd, MQTT_KEEPALIVE, 0);
-	ASSERT_EQ(EINPROGRESS, connect_errno(s->fd, &s->addr, s->alen));
-	ASSERT_TRUE(wait_readable(s->lfd, PEER_TIMEOUT_MS));
-	s->pfd = accept(s->lfd, NULL, NULL);
-	ASSERT_LE(0, s->pfd);
-	setsockopt(s->pfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	ASSERT_LT(0, peer_packet(s->pfd, pkt, sizeof(pkt)));
-	ASSERT_EQ(0x10, pkt[0]);
-	ASSERT_EQ(4, send(s->pfd, connack, 4, MSG_NOSIGNAL));
-	ASSERT_EQ(POLLOUT, poll_fd(_metadata, s->fd, POLLOUT, PEER_TIMEOUT_MS) &
-			   (POLLOUT | POLLERR | POLLHUP));
-	ASSERT_EQ(0, so_error(_metadata, s->fd));
-}
-
-static void sess_down(struct sess *s)
-{
-	close(s->fd);
-	close(s->pfd);
-	close(s->lfd);
+	sess_up(_metadata, s, v6 ? AF_INET6 : AF_INET);
+	set_nonblock(_metadata, s->fd);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -260,19 +212,10 @@ TEST(unprivileged_user_session_scripted_broker)
 TEST(unprivileged_user_session_mosquitto)
 {
 	struct sockaddr_in addr = broker_in("MQTT_BROKER_PORT", 1883);
-	int probe;
 
 	if (geteuid())
 		SKIP(return, "needs root to drop to nobody");
-	if (!getenv("MQTT_BROKER_PORT"))
-		SKIP(return, "no broker (MQTT_BROKER_PORT unset)");
-	probe = socket(AF_INET, SOCK_STREAM, 0);
-	ASSERT_LE(0, probe);
-	if (connect(probe, (struct sockaddr *)&addr, sizeof(addr))) {
-		close(probe);
-		SKIP(return, "no broker on port %d", ntohs(addr.sin_port));
-	}
-	close(probe);
+	require_broker(_metadata, "MQTT_BROKER_PORT", 1883);
 	unpriv_run(_metadata, &addr);
 }
 
@@ -442,11 +385,10 @@ TEST(subscribe_writes_back_only_qos)
 		char filter[8];
 		uint8_t tail[16];
 	} b;
-	uint8_t pkt[64];
 	ssize_t n;
 	pid_t pid;
 
-	sess_up(_metadata, &s, false);
+	sess_nonblock_up(_metadata, &s, false);
 	memset(&b, PAT, sizeof(b));
 	b.sub.qos = 2;
 	b.sub.reserved = 0;
@@ -456,13 +398,14 @@ TEST(subscribe_writes_back_only_qos)
 	ASSERT_LE(0, pid);
 	if (!pid) {
 		/* The peer: grant QoS 1. */
-		n = peer_packet(s.pfd, pkt, sizeof(pkt));
-		if (n < 4 || pkt[0] != 0x82)
+		uint8_t suback[5] = { SUBACK, 3 };
+
+		n = peer_pkt(&s.p, PEER_TIMEOUT_MS);
+		if (n < 4 || s.p.pkt[0] != SUBSCRIBE)
 			_exit(1);
-		pkt[0] = 0x90;
-		pkt[1] = 3;
-		pkt[4] = 1;
-		_exit(send(s.pfd, pkt, 5, MSG_NOSIGNAL) == 5 ? 0 : 2);
+		memcpy(suback + 2, s.p.pkt + 2, 2);	/* the identifier */
+		suback[4] = 1;
+		_exit(peer_write(&s.p, suback, sizeof(suback)) ? 2 : 0);
 	}
 	EXPECT_EQ(0, setsockopt(s.fd, SOL_MQTT, MQTT_SUBSCRIBE, &b,
 				sizeof(b.sub) + 3))
@@ -474,7 +417,7 @@ TEST(subscribe_writes_back_only_qos)
 	EXPECT_EQ(0, memcmp(b.sub.filter, "a/b", 3));
 	EXPECT_UNTOUCHED(&b, offsetof(struct mqtt_subscription, filter) + 3,
 			 sizeof(b));
-	sess_down(&s);
+	sess_fini(&s);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -510,28 +453,6 @@ static struct cmsghdr *check_cmsg(struct __test_metadata *_metadata,
 	return CMSG_NXTHDR(msg, c);
 }
 
-static void peer_send_publish(struct __test_metadata *_metadata, int pfd,
-			      uint8_t type, const char *topic, uint16_t id,
-			      const char *payload)
-{
-	uint8_t pkt[256];
-	size_t tl = strlen(topic), pl = strlen(payload), n = 0;
-
-	pkt[n++] = type;
-	n += put_varint(pkt + n, 2 + tl + (type & 6 ? 2 : 0) + pl);
-	pkt[n++] = tl >> 8;
-	pkt[n++] = tl;
-	memcpy(pkt + n, topic, tl);
-	n += tl;
-	if (type & 6) {
-		pkt[n++] = id >> 8;
-		pkt[n++] = id;
-	}
-	memcpy(pkt + n, payload, pl);
-	n += pl;
-	ASSERT_EQ((ssize_t)n, send(pfd, pkt, n, MSG_NOSIGNAL));
-}
-
 TEST(recvmsg_writes_only_defined_bytes)
 {
 	static const char topic[] = "sec/topic/odd-len";	/* 17: padded */
@@ -544,10 +465,11 @@ TEST(recvmsg_writes_only_defined_bytes)
 	int one = 1;
 	ssize_t n;
 
-	sess_up(_metadata, &s, false);
+	sess_nonblock_up(_metadata, &s, false);
 	/* QoS 1, DUP, retain: every int cmsg is 1. */
-	peer_send_publish(_metadata, s.pfd, 0x30 | 0x08 | 0x02 | 0x01, topic,
-			  7, "payload");
+	peer_publish_str(_metadata, &s.p,
+			 PUBLISH | PUB_DUP | PUB_QOS(1) | PUB_RETAIN, topic,
+			 7, "payload");
 	ASSERT_TRUE(wait_readable(s.fd, PEER_TIMEOUT_MS));
 
 	memset(data, PAT, sizeof(data));
@@ -581,7 +503,7 @@ TEST(recvmsg_writes_only_defined_bytes)
 		       sizeof(one));
 	EXPECT_EQ(NULL, c);
 	EXPECT_UNTOUCHED(ctl, msg.msg_controllen, sizeof(ctl));
-	sess_down(&s);
+	sess_fini(&s);
 }
 
 /* A short control buffer: MSG_CTRUNC, nothing beyond what was written. */
@@ -595,8 +517,8 @@ TEST(recvmsg_ctrunc_writes_only_defined_bytes)
 	struct sess s;
 	ssize_t n;
 
-	sess_up(_metadata, &s, false);
-	peer_send_publish(_metadata, s.pfd, 0x30, topic, 0, "abcdef");
+	sess_nonblock_up(_metadata, &s, false);
+	peer_publish_str(_metadata, &s.p, PUBLISH, topic, 0, "abcdef");
 	ASSERT_TRUE(wait_readable(s.fd, PEER_TIMEOUT_MS));
 	memset(data, PAT, sizeof(data));
 	memset(ctl, PAT, sizeof(ctl));
@@ -615,7 +537,7 @@ TEST(recvmsg_ctrunc_writes_only_defined_bytes)
 		       5);
 	/* What follows the topic is a truncated header or nothing. */
 	EXPECT_UNTOUCHED(ctl, msg.msg_controllen, sizeof(ctl));
-	sess_down(&s);
+	sess_fini(&s);
 }
 
 /* The error queue: struct sock_extended_err fully defined. */
@@ -661,31 +583,28 @@ static void check_report(struct __test_metadata *_metadata, int fd,
 
 TEST(errqueue_report_writes_only_defined_bytes)
 {
-	uint8_t pkt[64];
 	struct sess s;
+	uint8_t ack[4];
 	ssize_t n;
 
-	sess_up(_metadata, &s, false);
+	sess_nonblock_up(_metadata, &s, false);
 	set_int(_metadata, s.fd, MQTT_DELIVERY_REPORTS, 1);
 	publish(_metadata, s.fd, "sec/r", 1, "a", 1);
-	n = peer_packet(s.pfd, pkt, sizeof(pkt));
+	n = peer_pkt(&s.p, PEER_TIMEOUT_MS);
 	ASSERT_LT(4, n);
-	pkt[0] = 0x40;
-	pkt[1] = 2;
-	pkt[2] = pkt[n - 3];
-	pkt[3] = pkt[n - 2];
-	ASSERT_EQ(4, send(s.pfd, pkt, 4, MSG_NOSIGNAL));
+	build_ack(ack, PUBACK, s.p.pkt[n - 3] << 8 | s.p.pkt[n - 2]);
+	ASSERT_EQ(4, send(s.p.pfd, ack, 4, MSG_NOSIGNAL));
 	check_report(_metadata, s.fd, 0, 0, 0);
 
 	/* A message lost with the session: ECONNRESET. */
 	publish(_metadata, s.fd, "sec/r", 1, "b", 1);
 	publish(_metadata, s.fd, "sec/r", 2, "c", 1);
-	ASSERT_LT(0, peer_packet(s.pfd, pkt, sizeof(pkt)));
-	ASSERT_LT(0, peer_packet(s.pfd, pkt, sizeof(pkt)));
-	close(s.pfd);
-	s.pfd = -1;
+	ASSERT_LT(0, peer_pkt(&s.p, PEER_TIMEOUT_MS));
+	ASSERT_LT(0, peer_pkt(&s.p, PEER_TIMEOUT_MS));
+	close(s.p.pfd);
+	s.p.pfd = -1;
 	check_report(_metadata, s.fd, ECONNRESET, 1, 2);
-	sess_down(&s);
+	sess_fini(&s);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -693,7 +612,7 @@ TEST(errqueue_report_writes_only_defined_bytes)
 /* ---------------------------------------------------------------------- */
 
 static void check_name(struct __test_metadata *_metadata, int fd, bool peer,
-		       const struct sockaddr_storage *want, socklen_t wlen)
+		       const void *want, socklen_t wlen)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
@@ -731,21 +650,21 @@ static void names(struct __test_metadata *_metadata, bool v6)
 	socklen_t len = sizeof(buf);
 	struct sess s;
 
-	sess_up(_metadata, &s, v6);
-	check_name(_metadata, s.fd, true, &s.addr, s.alen);
+	sess_nonblock_up(_metadata, &s, v6);
+	check_name(_metadata, s.fd, true, &s.p.addr, s.p.alen);
 	/* The local address is the peer's view of the client. */
-	ASSERT_EQ(0, getpeername(s.pfd, (struct sockaddr *)&local, &llen));
+	ASSERT_EQ(0, getpeername(s.p.pfd, (struct sockaddr *)&local, &llen));
 	check_name(_metadata, s.fd, false, &local, llen);
 	/* SO_PEERNAME goes through the same getname (the socket layer
 	 * wants a buffer no larger than the address).
 	 */
 	memset(buf, PAT, sizeof(buf));
-	len = s.alen;
+	len = s.p.alen;
 	ASSERT_EQ(0, getsockopt(s.fd, SOL_SOCKET, SO_PEERNAME, buf, &len));
-	ASSERT_EQ(s.alen, len);
-	EXPECT_EQ(0, memcmp(buf, &s.addr, len));
+	ASSERT_EQ(s.p.alen, len);
+	EXPECT_EQ(0, memcmp(buf, &s.p.addr, len));
 	EXPECT_UNTOUCHED(buf, len, sizeof(buf));
-	sess_down(&s);
+	sess_fini(&s);
 }
 
 TEST(getname_ipv4_writes_only_defined_bytes)

@@ -8,10 +8,10 @@
  *
  * The test itself plays the broker: it listens on 127.0.0.1, accepts the
  * client's TCP connection, reads CONNECT, answers CONNACK 0 and then reads
- * and writes exact bytes on that connection (the "peer" below).  Calls on
- * the AF_MQTT socket that block until the peer answers (SUBSCRIBE,
- * a send into a full window, a lingering close) run in a helper thread
- * while the test answers.  Every wait is bounded: a broken module fails
+ * and writes exact bytes on that connection (struct sess and the peer of
+ * peer.h).  Calls on the AF_MQTT socket that block until the peer answers
+ * (SUBSCRIBE, a send into a full window, a lingering close) run in
+ * peer.h's helper thread (struct async) while the test answers.  Every wait is bounded: a broken module fails
  * tests instead of hanging the suite.
  *
  * Conformance ids [MQTT-x.y.z-n] refer to OASIS MQTT 3.1.1.
@@ -45,7 +45,7 @@
 #include <linux/mqtt.h>
 #include <linux/sock_diag.h>
 
-#include "mqtt_test.h"
+#include "peer.h"
 
 /* Keepalive of the timing tests, and the tolerance the kernel gets. */
 #define KEEPALIVE_S		1
@@ -53,379 +53,11 @@
 #define PING_EARLY_MS		20
 #define PING_LATE_MS		1500
 
-/* MQTT_ACK_TIMEOUT of sockets under test: below the harness' 30 s. */
-#define TEST_ACK_TIMEOUT_MS	8000
-
-/* MQTT's largest Remaining Length. */
-#define MQTT_REMLEN_MAX		268435455
-
-/* Fixed header bytes of the packets the tests send and expect. */
-#define PUBLISH			0x30
-#define PUBACK			0x40
-#define PUBREC			0x50
-#define PUBREL			0x62
-#define PUBCOMP			0x70
-#define SUBSCRIBE		0x82
-#define SUBACK			0x90
-#define UNSUBSCRIBE		0xa2
-#define UNSUBACK		0xb0
-#define PINGREQ_BYTES		0xc0, 0x00
-#define PINGRESP_BYTES		0xd0, 0x00
-
-#define PUB_DUP			0x08
-#define PUB_QOS(q)		((q) << 1)
-#define PUB_RETAIN		0x01
-
-#define ID_BYTES(id)		(uint8_t)((id) >> 8), (uint8_t)(id)
-
-static const uint8_t connack_accepted[] = { CONNACK_HDR, 0x00, 0x00 };
 static const uint8_t pingreq[] = { PINGREQ_BYTES };
-static const uint8_t disconnect[] = { DISCONNECT_BYTES };
 
 /* ---------------------------------------------------------------------- */
-/* The session: an AF_MQTT socket and the peer's end of its connection     */
+/* The session's end                                                       */
 /* ---------------------------------------------------------------------- */
-
-struct sess {
-	int fd;			/* the AF_MQTT socket under test */
-	int lfd;		/* the peer's listener on 127.0.0.1 */
-	int pfd;		/* the peer's end of the TCP connection */
-	struct sockaddr_in addr;	/* where lfd listens */
-	int64_t connect_at;	/* when the peer saw the CONNECT */
-
-	/* The last packet the peer read from the client. */
-	uint8_t *pkt;
-	size_t pkt_len;
-	size_t pkt_cap;
-	size_t pkt_hdr;		/* bytes of its fixed header */
-	int64_t pkt_at;		/* when its first byte was readable */
-};
-
-/*
- * A socket with the test timeouts, keepalive 0 (the timing tests set
- * their own) and a listener for it to connect to.
- */
-static void sess_init(struct __test_metadata *_metadata, struct sess *s)
-{
-	socklen_t len = sizeof(s->addr);
-
-	s->pfd = -1;
-	s->fd = mqtt_socket(_metadata, SOCK_SEQPACKET);
-	set_int(_metadata, s->fd, MQTT_ACK_TIMEOUT, TEST_ACK_TIMEOUT_MS);
-	set_int(_metadata, s->fd, MQTT_KEEPALIVE, 0);
-	set_str(_metadata, s->fd, MQTT_CLIENT_ID, "s1", 2);
-
-	s->lfd = socket(AF_INET, SOCK_STREAM, 0);
-	ASSERT_LE(0, s->lfd);
-	s->addr.sin_family = AF_INET;
-	s->addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ASSERT_EQ(0, bind(s->lfd, (struct sockaddr *)&s->addr, len));
-	ASSERT_EQ(0, listen(s->lfd, 4));
-	ASSERT_EQ(0, getsockname(s->lfd, (struct sockaddr *)&s->addr, &len));
-}
-
-static void sess_fini(struct sess *s)
-{
-	if (s->fd >= 0)
-		close(s->fd);
-	if (s->pfd >= 0)
-		close(s->pfd);
-	close(s->lfd);
-	free(s->pkt);
-}
-
-/* Read exactly len bytes from fd before deadline: 0 or an errno. */
-static int read_exact(int fd, uint8_t *buf, size_t len, int64_t deadline)
-{
-	int64_t left;
-	ssize_t n;
-
-	while (len) {
-		left = deadline - now_ms();
-		if (left < 0 || !wait_readable(fd, left))
-			return ETIMEDOUT;
-		n = recv(fd, buf, len, 0);
-		if (n == 0)
-			return EPIPE;
-		if (n < 0)
-			return errno;
-		buf += n;
-		len -= n;
-	}
-	return 0;
-}
-
-/*
- * The next packet from the client into s->pkt: 0, or ETIMEDOUT, EPIPE
- * (the client closed), ECONNRESET, EPROTO (5-byte Remaining Length).
- */
-static int peer_pkt(struct sess *s, int timeout_ms)
-{
-	int64_t deadline = now_ms() + timeout_ms;
-	uint8_t hdr[5];
-	size_t rem = 0, n = 1;
-	int shift = 0, err;
-
-	if (!wait_readable(s->pfd, timeout_ms))
-		return ETIMEDOUT;
-	s->pkt_at = now_ms();
-	err = read_exact(s->pfd, hdr, 1, deadline);
-	if (err)
-		return err;
-	do {
-		if (n == 5)
-			return EPROTO;
-		err = read_exact(s->pfd, hdr + n, 1, deadline);
-		if (err)
-			return err;
-		rem |= (size_t)(hdr[n] & 0x7f) << shift;
-		shift += 7;
-	} while (hdr[n++] & 0x80);
-
-	if (n + rem > s->pkt_cap) {
-		free(s->pkt);
-		s->pkt_cap = n + rem;
-		s->pkt = malloc(s->pkt_cap);
-		if (!s->pkt) {
-			s->pkt_cap = 0;
-			return ENOMEM;
-		}
-	}
-	memcpy(s->pkt, hdr, n);
-	s->pkt_hdr = n;
-	s->pkt_len = n + rem;
-	return read_exact(s->pfd, s->pkt + n, rem, deadline);
-}
-
-/* The next packet, which must come; returns its first byte. */
-static uint8_t peer_next(struct __test_metadata *_metadata, struct sess *s)
-{
-	int err = peer_pkt(s, PEER_TIMEOUT_MS);
-
-	ASSERT_EQ(0, err) TH_LOG("peer: no packet from the client: %s",
-				 strerror(err));
-	return s->pkt[0];
-}
-
-/* The next packet must be exactly want. */
-static void peer_expect(struct __test_metadata *_metadata, struct sess *s,
-			const uint8_t *want, size_t len)
-{
-	int err = peer_pkt(s, PEER_TIMEOUT_MS);
-
-	ASSERT_EQ(0, err) TH_LOG("peer: waiting for a %02x packet: %s",
-				 want[0], strerror(err));
-	expect_bytes(_metadata, want, len, s->pkt, s->pkt_len);
-}
-
-#define PEER_EXPECT(s, ...) do {					\
-	const uint8_t want_[] = { __VA_ARGS__ };			\
-	peer_expect(_metadata, (s), want_, sizeof(want_));		\
-} while (0)
-
-static void peer_send(struct __test_metadata *_metadata, struct sess *s,
-		      const void *buf, size_t len)
-{
-	ASSERT_EQ((ssize_t)len, send(s->pfd, buf, len, MSG_NOSIGNAL))
-		TH_LOG("peer: send: %s", strerror(errno));
-}
-
-#define PEER_SEND(s, ...) do {						\
-	const uint8_t bytes_[] = { __VA_ARGS__ };			\
-	peer_send(_metadata, (s), bytes_, sizeof(bytes_));		\
-} while (0)
-
-/* The client sends nothing for ms. */
-static void peer_quiet(struct __test_metadata *_metadata, struct sess *s,
-		       int ms)
-{
-	int err = peer_pkt(s, ms);
-
-	if (!err)
-		log_hex(_metadata, "unexpected packet", s->pkt, s->pkt_len, 0);
-	ASSERT_EQ(ETIMEDOUT, err);
-}
-
-enum peer_closed {
-	CLOSED_NOT,	/* still open when the peer stopped waiting */
-	CLOSED_EOF,	/* the client sent FIN */
-	CLOSED_RST,	/* the client reset the connection */
-};
-
-/* Collect what the client sends until it closes TCP; returns how. */
-static enum peer_closed peer_until_closed(struct sess *s, uint8_t *buf,
-					  size_t cap, size_t *len)
-{
-	int64_t deadline = now_ms() + PEER_TIMEOUT_MS;
-	uint8_t tmp[256];
-	int64_t left;
-	ssize_t n;
-
-	*len = 0;
-	for (;;) {
-		left = deadline - now_ms();
-		if (left < 0 || !wait_readable(s->pfd, left))
-			return CLOSED_NOT;
-		n = recv(s->pfd, tmp, sizeof(tmp), 0);
-		if (n == 0)
-			return CLOSED_EOF;
-		if (n < 0)
-			return errno == ECONNRESET ? CLOSED_RST : CLOSED_NOT;
-		if ((size_t)n > cap - *len)
-			n = cap - *len;
-		memcpy(buf + *len, tmp, n);
-		*len += n;
-	}
-}
-
-/* The client closed TCP without sending anything (no DISCONNECT). */
-static void peer_expect_silent_close(struct __test_metadata *_metadata,
-				     struct sess *s)
-{
-	enum peer_closed how;
-	uint8_t buf[64];
-	size_t len;
-
-	how = peer_until_closed(s, buf, sizeof(buf), &len);
-	EXPECT_EQ(0, (int)len)
-		log_hex(_metadata, "sent before closing", buf, len, 0);
-	ASSERT_NE(CLOSED_NOT, (int)how) TH_LOG("the client kept TCP open");
-}
-
-/* DISCONNECT, then FIN [MQTT-3.14.4-1], nothing after [MQTT-3.14.4-2]. */
-static void peer_expect_disconnect(struct __test_metadata *_metadata,
-				   struct sess *s)
-{
-	enum peer_closed how;
-	uint8_t buf[64];
-	size_t len;
-
-	how = peer_until_closed(s, buf, sizeof(buf), &len);
-	expect_bytes(_metadata, disconnect, sizeof(disconnect), buf, len);
-	ASSERT_EQ(CLOSED_EOF, (int)how);
-}
-
-/* Non-blocking connect, CONNECT read, CONNACK 0, connected; flags kept. */
-static void sess_connect(struct __test_metadata *_metadata, struct sess *s)
-{
-	int flags = fcntl(s->fd, F_GETFL);
-	int one = 1;
-
-	ASSERT_LE(0, flags);
-	ASSERT_EQ(0, fcntl(s->fd, F_SETFL, flags | O_NONBLOCK));
-	ASSERT_EQ(EINPROGRESS, connect_in(s->fd, &s->addr));
-	ASSERT_TRUE(wait_readable(s->lfd, PEER_TIMEOUT_MS));
-	s->pfd = accept(s->lfd, NULL, NULL);
-	ASSERT_LE(0, s->pfd);
-	ASSERT_EQ(0, setsockopt(s->pfd, IPPROTO_TCP, TCP_NODELAY, &one,
-				sizeof(one)));
-	ASSERT_EQ(0x10, peer_next(_metadata, s));
-	s->connect_at = s->pkt_at;
-	peer_send(_metadata, s, connack_accepted, sizeof(connack_accepted));
-	ASSERT_EQ(POLLOUT, poll_fd(_metadata, s->fd, POLLOUT,
-				   PEER_TIMEOUT_MS) &
-			   (POLLOUT | POLLERR | POLLHUP));
-	ASSERT_EQ(0, so_error(_metadata, s->fd));
-	ASSERT_EQ(0, fcntl(s->fd, F_SETFL, flags));
-}
-
-/* ---------------------------------------------------------------------- */
-/* Packets                                                                 */
-/* ---------------------------------------------------------------------- */
-
-/* A PUBLISH as the client sent it. */
-struct publish {
-	uint8_t type;			/* the whole first byte */
-	const uint8_t *topic;
-	size_t topic_len;
-	uint16_t id;			/* 0 for QoS 0 */
-	const uint8_t *payload;
-	size_t payload_len;
-};
-
-/* Split s->pkt, a PUBLISH; false if it is none or is malformed. */
-static bool parse_publish(const struct sess *s, struct publish *p)
-{
-	const uint8_t *b = s->pkt + s->pkt_hdr;
-	size_t rem = s->pkt_len - s->pkt_hdr, off;
-	int qos;
-
-	memset(p, 0, sizeof(*p));
-	p->type = s->pkt[0];
-	qos = (p->type >> 1) & 3;
-	if ((p->type & 0xf0) != PUBLISH || qos == 3 || rem < 2)
-		return false;
-	p->topic_len = b[0] << 8 | b[1];
-	p->topic = b + 2;
-	off = 2 + p->topic_len;
-	if (off + (qos ? 2 : 0) > rem)
-		return false;
-	if (qos) {
-		p->id = b[off] << 8 | b[off + 1];
-		off += 2;
-	}
-	p->payload = b + off;
-	p->payload_len = rem - off;
-	return true;
-}
-
-/* The next packet is a PUBLISH with the given first byte: its id. */
-static uint16_t peer_publish(struct __test_metadata *_metadata,
-			     struct sess *s, uint8_t type)
-{
-	struct publish p;
-
-	peer_next(_metadata, s);
-	ASSERT_TRUE(parse_publish(s, &p))
-		log_hex(_metadata, "not a PUBLISH", s->pkt, s->pkt_len, 0);
-	ASSERT_EQ(type, p.type);
-	if (type & PUB_QOS(3))
-		ASSERT_NE(0, p.id) TH_LOG("packet identifier 0");
-	return p.id;
-}
-
-/* The identifier of s->pkt, an ack, SUBSCRIBE or UNSUBSCRIBE. */
-static uint16_t pkt_id(const struct sess *s)
-{
-	const uint8_t *b = s->pkt + s->pkt_hdr;
-
-	return s->pkt_len - s->pkt_hdr >= 2 ? b[0] << 8 | b[1] : 0;
-}
-
-/* PUBLISH with first byte type into buf (large enough): its length. */
-static size_t build_publish(uint8_t *buf, uint8_t type, const void *topic,
-			    size_t topic_len, uint16_t id,
-			    const void *payload, size_t len)
-{
-	size_t rem = 2 + topic_len + (type & PUB_QOS(3) ? 2 : 0) + len;
-	size_t n = 0;
-
-	buf[n++] = type;
-	n += put_varint(buf + n, rem);
-	buf[n++] = topic_len >> 8;
-	buf[n++] = topic_len;
-	memcpy(buf + n, topic, topic_len);
-	n += topic_len;
-	if (type & PUB_QOS(3)) {
-		buf[n++] = id >> 8;
-		buf[n++] = id;
-	}
-	memcpy(buf + n, payload, len);
-	return n + len;
-}
-
-/* The peer sends a PUBLISH with a NUL-terminated topic and payload. */
-static void peer_publish_str(struct __test_metadata *_metadata,
-			     struct sess *s, uint8_t type, const char *topic,
-			     uint16_t id, const char *payload)
-{
-	uint8_t buf[512];
-	size_t n;
-
-	n = build_publish(buf, type, topic, strlen(topic), id, payload,
-			  strlen(payload));
-	peer_send(_metadata, s, buf, n);
-}
 
 /*
  * Wait until the session is over: poll() with no events returns only
@@ -463,158 +95,19 @@ static void expect_session_end(struct __test_metadata *_metadata,
 		TH_LOG("revents %#x", ev);
 	ASSERT_EQ(err, so_error(_metadata, s->fd))
 		TH_LOG("want %s", strerror(err));
-	peer_expect_silent_close(_metadata, s);
-}
-
-/* ---------------------------------------------------------------------- */
-/* Calls that block until the peer answers, run in a helper thread         */
-/* ---------------------------------------------------------------------- */
-
-struct async;
-typedef ssize_t (*async_fn)(struct async *a);
-
-struct async {
-	async_fn fn;
-	int fd;
-	int level, name;		/* setsockopt */
-	const void *buf;		/* setsockopt value, send payload */
-	size_t len;
-	int flags;			/* send flags */
-
-	ssize_t ret;			/* the call's return value */
-	int err;			/* its errno */
-	int64_t start, end;		/* when it was called and returned */
-
-	pthread_t thread;
-	int done[2];			/* pipe: the call returned */
-	bool started;
-};
-
-static void *async_main(void *arg)
-{
-	struct async *a = arg;
-
-	a->start = now_ms();
-	a->ret = a->fn(a);
-	a->err = a->ret < 0 ? errno : 0;
-	a->end = now_ms();
-	if (write(a->done[1], "d", 1) != 1)
-		a->err = EPIPE;
-	return NULL;
-}
-
-static ssize_t do_setsockopt(struct async *a)
-{
-	return setsockopt(a->fd, a->level, a->name, a->buf, a->len);
-}
-
-static ssize_t do_send(struct async *a)
-{
-	return send(a->fd, a->buf, a->len, a->flags);
-}
-
-static ssize_t do_close(struct async *a)
-{
-	return close(a->fd);
-}
-
-/* Run a->fn in a thread that blocks every signal. */
-static void async_start(struct __test_metadata *_metadata, struct async *a)
-{
-	sigset_t all, old;
-	int ret;
-
-	ASSERT_EQ(0, pipe(a->done));
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	ret = pthread_create(&a->thread, NULL, async_main, a);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	ASSERT_EQ(0, ret);
-	a->started = true;
-}
-
-/* Has the call returned within ms?  If so, the thread is joined. */
-static bool async_done(struct async *a, int ms)
-{
-	char token;
-
-	if (!a->started)
-		return true;
-	if (!wait_readable(a->done[0], ms))
-		return false;
-	if (read(a->done[0], &token, 1) != 1)
-		return false;
-	pthread_join(a->thread, NULL);
-	close(a->done[0]);
-	close(a->done[1]);
-	a->started = false;
-	return true;
-}
-
-/* The call must return within the peer timeout. */
-static void async_join(struct __test_metadata *_metadata, struct async *a)
-{
-	ASSERT_TRUE(async_done(a, PEER_TIMEOUT_MS))
-		TH_LOG("the blocking call never returned");
-}
-
-/* setsockopt(SOL_MQTT, name) in a thread. */
-static void async_setsockopt(struct __test_metadata *_metadata,
-			     struct async *a, int fd, int name,
-			     const void *buf, size_t len)
-{
-	a->fn = do_setsockopt;
-	a->fd = fd;
-	a->level = SOL_MQTT;
-	a->name = name;
-	a->buf = buf;
-	a->len = len;
-	async_start(_metadata, a);
+	peer_expect_silent_close(_metadata, &s->p);
 }
 
 /* ---------------------------------------------------------------------- */
 /* Subscriptions                                                           */
 /* ---------------------------------------------------------------------- */
 
-/* The SUBSCRIBE a filter and QoS give, with the identifier id. */
-static size_t build_subscribe(uint8_t *buf, uint16_t id, const void *filter,
-			      size_t len, int qos)
-{
-	size_t n = 0;
-
-	buf[n++] = SUBSCRIBE;
-	n += put_varint(buf + n, 2 + 2 + len + 1);
-	buf[n++] = id >> 8;
-	buf[n++] = id;
-	buf[n++] = len >> 8;
-	buf[n++] = len;
-	memcpy(buf + n, filter, len);
-	n += len;
-	buf[n++] = qos;
-	return n;
-}
-
-static size_t build_unsubscribe(uint8_t *buf, uint16_t id,
-				const void *filter, size_t len)
-{
-	size_t n = 0;
-
-	buf[n++] = UNSUBSCRIBE;
-	n += put_varint(buf + n, 2 + 2 + len);
-	buf[n++] = id >> 8;
-	buf[n++] = id;
-	buf[n++] = len >> 8;
-	buf[n++] = len;
-	memcpy(buf + n, filter, len);
-	return n + len;
-}
-
 /*
  * The peer reads a SUBSCRIBE for filter at QoS qos, checks its bytes
  * [MQTT-3.8.1-1] and returns its identifier.
  */
 static uint16_t peer_subscribe(struct __test_metadata *_metadata,
-			       struct sess *s, const void *filter,
+			       struct peer *p, const void *filter,
 			       size_t len, int qos)
 {
 	uint8_t *want = malloc(len + 16);
@@ -622,17 +115,17 @@ static uint16_t peer_subscribe(struct __test_metadata *_metadata,
 	size_t n;
 
 	ASSERT_NE(NULL, want);
-	ASSERT_EQ(SUBSCRIBE, peer_next(_metadata, s));
-	id = pkt_id(s);
+	ASSERT_EQ(SUBSCRIBE, peer_next(_metadata, p));
+	id = pkt_id(p);
 	ASSERT_NE(0, id);
 	n = build_subscribe(want, id, filter, len, qos);
-	expect_bytes(_metadata, want, n, s->pkt, s->pkt_len);
+	expect_bytes(_metadata, want, n, p->pkt, p->pkt_len);
 	free(want);
 	return id;
 }
 
 static uint16_t peer_unsubscribe(struct __test_metadata *_metadata,
-				 struct sess *s, const void *filter,
+				 struct peer *p, const void *filter,
 				 size_t len)
 {
 	uint8_t *want = malloc(len + 16);
@@ -640,21 +133,13 @@ static uint16_t peer_unsubscribe(struct __test_metadata *_metadata,
 	size_t n;
 
 	ASSERT_NE(NULL, want);
-	ASSERT_EQ(UNSUBSCRIBE, peer_next(_metadata, s));
-	id = pkt_id(s);
+	ASSERT_EQ(UNSUBSCRIBE, peer_next(_metadata, p));
+	id = pkt_id(p);
 	ASSERT_NE(0, id);
 	n = build_unsubscribe(want, id, filter, len);
-	expect_bytes(_metadata, want, n, s->pkt, s->pkt_len);
+	expect_bytes(_metadata, want, n, p->pkt, p->pkt_len);
 	free(want);
 	return id;
-}
-
-static volatile sig_atomic_t signals_caught;
-
-static void count_signal(int sig)
-{
-	(void)sig;
-	signals_caught++;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -782,7 +267,7 @@ FIXTURE(keepalive) {
 
 FIXTURE_SETUP(keepalive)
 {
-	sess_init(_metadata, &self->s);
+	sess_init(_metadata, &self->s, AF_INET);
 	set_int(_metadata, self->s.fd, MQTT_KEEPALIVE, KEEPALIVE_S);
 	sess_connect(_metadata, &self->s);
 }
@@ -796,16 +281,17 @@ FIXTURE_TEARDOWN(keepalive)
 static void expect_pingreq_after(struct __test_metadata *_metadata,
 				 struct sess *s, int64_t since)
 {
-	int err = peer_pkt(s, KEEPALIVE_MS + PING_LATE_MS + 1000);
+	ssize_t n = peer_pkt(&s->p, KEEPALIVE_MS + PING_LATE_MS + 1000);
 
-	ASSERT_EQ(0, err) TH_LOG("no PINGREQ: %s", strerror(err));
-	expect_bytes(_metadata, pingreq, sizeof(pingreq), s->pkt, s->pkt_len);
-	EXPECT_LE(since + KEEPALIVE_MS - PING_EARLY_MS, s->pkt_at)
+	ASSERT_LT(0, n) TH_LOG("no PINGREQ: %s", strerror(-n));
+	expect_bytes(_metadata, pingreq, sizeof(pingreq), s->p.pkt,
+		     s->p.pkt_len);
+	EXPECT_LE(since + KEEPALIVE_MS - PING_EARLY_MS, s->p.pkt_at)
 		TH_LOG("PINGREQ %lld ms after the last packet",
-		       (long long)(s->pkt_at - since));
-	EXPECT_GE(since + KEEPALIVE_MS + PING_LATE_MS, s->pkt_at)
+		       (long long)(s->p.pkt_at - since));
+	EXPECT_GE(since + KEEPALIVE_MS + PING_LATE_MS, s->p.pkt_at)
 		TH_LOG("PINGREQ %lld ms after the last packet",
-		       (long long)(s->pkt_at - since));
+		       (long long)(s->p.pkt_at - since));
 }
 
 /* With nothing else to send, PINGREQ every keepalive; CONNECT counts. */
@@ -816,8 +302,8 @@ TEST_F(keepalive, pingreq_every_interval_when_idle)
 
 	for (i = 0; i < 3; i++) {
 		expect_pingreq_after(_metadata, &self->s, last);
-		last = self->s.pkt_at;
-		PEER_SEND(&self->s, PINGRESP_BYTES);
+		last = self->s.p.pkt_at;
+		PEER_SEND(&self->s.p, PINGRESP_BYTES);
 	}
 	ASSERT_EQ(0, so_error(_metadata, self->s.fd));
 }
@@ -827,18 +313,18 @@ TEST_F(keepalive, publish_restarts_interval)
 {
 	usleep(KEEPALIVE_MS / 2 * 1000);
 	publish(_metadata, self->s.fd, "k", 0, "x", 1);
-	peer_publish(_metadata, &self->s, PUBLISH);
-	expect_pingreq_after(_metadata, &self->s, self->s.pkt_at);
+	peer_publish(_metadata, &self->s.p, PUBLISH);
+	expect_pingreq_after(_metadata, &self->s, self->s.p.pkt_at);
 }
 
 /* An acknowledgement the client sends restarts the interval too. */
 TEST_F(keepalive, puback_restarts_interval)
 {
 	usleep(KEEPALIVE_MS / 2 * 1000);
-	peer_publish_str(_metadata, &self->s, PUBLISH | PUB_QOS(1), "k", 5,
+	peer_publish_str(_metadata, &self->s.p, PUBLISH | PUB_QOS(1), "k", 5,
 			 "x");
-	PEER_EXPECT(&self->s, PUBACK, 0x02, ID_BYTES(5));
-	expect_pingreq_after(_metadata, &self->s, self->s.pkt_at);
+	PEER_EXPECT(&self->s.p, PUBACK, 0x02, ID_BYTES(5));
+	expect_pingreq_after(_metadata, &self->s, self->s.p.pkt_at);
 }
 
 /* So does a SUBSCRIBE. */
@@ -852,9 +338,9 @@ TEST_F(keepalive, subscribe_restarts_interval)
 
 	usleep(KEEPALIVE_MS / 2 * 1000);
 	async_setsockopt(_metadata, &a, self->s.fd, MQTT_SUBSCRIBE, &b, len);
-	id = peer_subscribe(_metadata, &self->s, "k", 1, 0);
-	sent = self->s.pkt_at;
-	PEER_SEND(&self->s, SUBACK, 0x03, ID_BYTES(id), 0x00);
+	id = peer_subscribe(_metadata, &self->s.p, "k", 1, 0);
+	sent = self->s.p.pkt_at;
+	PEER_SEND(&self->s.p, SUBACK, 0x03, ID_BYTES(id), 0x00);
 	async_join(_metadata, &a);
 	ASSERT_EQ(0, a.ret) TH_LOG("subscribe: %s", strerror(a.err));
 	expect_pingreq_after(_metadata, &self->s, sent);
@@ -864,7 +350,7 @@ TEST_F(keepalive, subscribe_restarts_interval)
 TEST_F(keepalive, received_publish_does_not_restart_interval)
 {
 	usleep(KEEPALIVE_MS / 2 * 1000);
-	peer_publish_str(_metadata, &self->s, PUBLISH, "k", 0, "x");
+	peer_publish_str(_metadata, &self->s.p, PUBLISH, "k", 0, "x");
 	expect_pingreq_after(_metadata, &self->s, self->s.connect_at);
 }
 
@@ -874,7 +360,7 @@ TEST_F(keepalive, missing_pingresp_ends_session_etimedout)
 	int64_t ping_at, ended;
 
 	expect_pingreq_after(_metadata, &self->s, self->s.connect_at);
-	ping_at = self->s.pkt_at;
+	ping_at = self->s.p.pkt_at;
 	wait_session_end(_metadata, self->s.fd);
 	ended = now_ms();
 	EXPECT_LE(ping_at + KEEPALIVE_MS - PING_EARLY_MS, ended)
@@ -892,11 +378,11 @@ TEST_F(keepalive, late_pingresp_within_interval_keeps_session)
 	int64_t ping_at;
 
 	expect_pingreq_after(_metadata, &self->s, self->s.connect_at);
-	ping_at = self->s.pkt_at;
+	ping_at = self->s.p.pkt_at;
 	usleep(KEEPALIVE_MS * 6 / 10 * 1000);
-	PEER_SEND(&self->s, PINGRESP_BYTES);
+	PEER_SEND(&self->s.p, PINGRESP_BYTES);
 	expect_pingreq_after(_metadata, &self->s, ping_at);
-	PEER_SEND(&self->s, PINGRESP_BYTES);
+	PEER_SEND(&self->s.p, PINGRESP_BYTES);
 	ASSERT_EQ(0, poll_fd(_metadata, self->s.fd, 0, 0));
 	ASSERT_EQ(0, so_error(_metadata, self->s.fd));
 }
@@ -908,26 +394,26 @@ TEST_F(keepalive, missing_pingresp_reports_inflight_lost)
 
 	set_int(_metadata, self->s.fd, MQTT_DELIVERY_REPORTS, 1);
 	publish(_metadata, self->s.fd, "k", 1, "x", 1);
-	peer_publish(_metadata, &self->s, PUBLISH | PUB_QOS(1));
+	peer_publish(_metadata, &self->s.p, PUBLISH | PUB_QOS(1));
 	publish(_metadata, self->s.fd, "k", 2, "y", 1);
-	peer_publish(_metadata, &self->s, PUBLISH | PUB_QOS(2));
-	expect_pingreq_after(_metadata, &self->s, self->s.pkt_at);
+	peer_publish(_metadata, &self->s.p, PUBLISH | PUB_QOS(2));
+	expect_pingreq_after(_metadata, &self->s, self->s.p.pkt_at);
 	wait_session_end(_metadata, self->s.fd);
 	reports_init(outcome, 2);
 	wait_reports(_metadata, self->s.fd, outcome, 2);
 	EXPECT_EQ(ETIMEDOUT, outcome[0]) TH_LOG("%s", strerror(outcome[0]));
 	EXPECT_EQ(ETIMEDOUT, outcome[1]) TH_LOG("%s", strerror(outcome[1]));
 	ASSERT_EQ(ETIMEDOUT, so_error(_metadata, self->s.fd));
-	peer_expect_silent_close(_metadata, &self->s);
+	peer_expect_silent_close(_metadata, &self->s.p);
 }
 
 /* Any packet from the broker shows it is alive, not only PINGRESP. */
 TEST_F(keepalive, any_packet_answers_pingreq)
 {
 	expect_pingreq_after(_metadata, &self->s, self->s.connect_at);
-	peer_publish_str(_metadata, &self->s, PUBLISH, "k", 0, "alive");
-	expect_pingreq_after(_metadata, &self->s, self->s.pkt_at);
-	PEER_SEND(&self->s, PINGRESP_BYTES);
+	peer_publish_str(_metadata, &self->s.p, PUBLISH, "k", 0, "alive");
+	expect_pingreq_after(_metadata, &self->s, self->s.p.pkt_at);
+	PEER_SEND(&self->s.p, PINGRESP_BYTES);
 	ASSERT_EQ(0, poll_fd(_metadata, self->s.fd, 0, 0));
 	ASSERT_EQ(0, so_error(_metadata, self->s.fd));
 }
@@ -943,7 +429,7 @@ TEST_F(keepalive, send_after_timeout_etimedout_then_epipe)
 	ASSERT_EQ(-ETIMEDOUT, mqtt_send(self->s.fd, &o, "x", 1,
 					MSG_NOSIGNAL));
 	ASSERT_EQ(-EPIPE, mqtt_send(self->s.fd, &o, "x", 1, MSG_NOSIGNAL));
-	peer_expect_silent_close(_metadata, &self->s);
+	peer_expect_silent_close(_metadata, &self->s.p);
 }
 
 /* After a keepalive timeout recv fails ETIMEDOUT once, then gives 0. */
@@ -959,7 +445,7 @@ TEST_F(keepalive, recv_after_timeout_etimedout_then_eof)
 	mqtt_recv(&m, self->s.fd, buf, sizeof(buf), 0);
 	ASSERT_EQ(0, m.ret);
 	EXPECT_EQ(0, m.flags & MSG_EOR);
-	peer_expect_silent_close(_metadata, &self->s);
+	peer_expect_silent_close(_metadata, &self->s.p);
 }
 
 /* A dead session sends no DISCONNECT when closed. */
@@ -969,7 +455,7 @@ TEST_F(keepalive, close_after_timeout_sends_nothing)
 	wait_session_end(_metadata, self->s.fd);
 	close(self->s.fd);
 	self->s.fd = -1;
-	peer_expect_silent_close(_metadata, &self->s);
+	peer_expect_silent_close(_metadata, &self->s.p);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -1030,7 +516,7 @@ FIXTURE_VARIANT_ADD(publish_bytes, remaining_length_2097152) {
 
 FIXTURE_SETUP(publish_bytes)
 {
-	sess_init(_metadata, &self->s);
+	sess_init(_metadata, &self->s, AF_INET);
 	sess_connect(_metadata, &self->s);
 }
 
@@ -1088,29 +574,30 @@ TEST_F(publish_bytes, exact_bytes_and_flow)
 	EXPECT_EQ(variant->qos ? 1 : 0,
 		  get_int(_metadata, self->s.fd, MQTT_INFLIGHT));
 
-	peer_next(_metadata, &self->s);
-	ASSERT_TRUE(parse_publish(&self->s, &p));
+	peer_next(_metadata, &self->s.p);
+	ASSERT_TRUE(parse_publish(self->s.p.pkt, self->s.p.pkt_hdr,
+				  self->s.p.pkt_len, &p));
 	ASSERT_EQ(!variant->qos, !p.id) TH_LOG("QoS %d, id %u", variant->qos,
 					       p.id);
 	want_len = build_publish(want, PUBLISH | PUB_QOS(variant->qos) |
 				 (variant->retain ? PUB_RETAIN : 0),
 				 topic, strlen(topic), p.id, payload,
 				 variant->payload_len);
-	expect_bytes(_metadata, want, want_len, self->s.pkt,
-		     self->s.pkt_len);
+	expect_bytes(_metadata, want, want_len, self->s.p.pkt,
+		     self->s.p.pkt_len);
 
 	switch (variant->qos) {
 	case 1:
-		PEER_SEND(&self->s, PUBACK, 0x02, ID_BYTES(p.id));
+		PEER_SEND(&self->s.p, PUBACK, 0x02, ID_BYTES(p.id));
 		break;
 	case 2:
-		PEER_SEND(&self->s, PUBREC, 0x02, ID_BYTES(p.id));
-		PEER_EXPECT(&self->s, PUBREL, 0x02, ID_BYTES(p.id));
-		PEER_SEND(&self->s, PUBCOMP, 0x02, ID_BYTES(p.id));
+		PEER_SEND(&self->s.p, PUBREC, 0x02, ID_BYTES(p.id));
+		PEER_EXPECT(&self->s.p, PUBREL, 0x02, ID_BYTES(p.id));
+		PEER_SEND(&self->s.p, PUBCOMP, 0x02, ID_BYTES(p.id));
 		break;
 	}
 	wait_inflight(_metadata, self->s.fd, 0);
-	peer_quiet(_metadata, &self->s, QUIET_MS);
+	peer_quiet(_metadata, &self->s.p, QUIET_MS);
 	free(payload);
 	free(want);
 }
@@ -1125,7 +612,7 @@ FIXTURE(session) {
 
 FIXTURE_SETUP(session)
 {
-	sess_init(_metadata, &self->s);
+	sess_init(_metadata, &self->s, AF_INET);
 	sess_connect(_metadata, &self->s);
 }
 
@@ -1137,7 +624,7 @@ FIXTURE_TEARDOWN(session)
 /* Keepalive 0 turns the mechanism off [MQTT-3.1.2-23]. */
 TEST_F(session, keepalive_0_sends_no_pingreq)
 {
-	peer_quiet(_metadata, &self->s, 2 * KEEPALIVE_MS + PING_LATE_MS);
+	peer_quiet(_metadata, &self->s.p, 2 * KEEPALIVE_MS + PING_LATE_MS);
 	ASSERT_EQ(0, so_error(_metadata, self->s.fd));
 }
 
@@ -1146,11 +633,11 @@ TEST_F(session, write_and_send_use_defaults)
 {
 	set_str(_metadata, self->s.fd, MQTT_PUBLISH_TOPIC, "d/t", 3);
 	ASSERT_EQ(3, write(self->s.fd, "abc", 3));
-	PEER_EXPECT(&self->s, PUBLISH, 8, 0x00, 0x03, 'd', '/', 't',
+	PEER_EXPECT(&self->s.p, PUBLISH, 8, 0x00, 0x03, 'd', '/', 't',
 		    'a', 'b', 'c');
 	set_int(_metadata, self->s.fd, MQTT_PUBLISH_RETAIN, 1);
 	ASSERT_EQ(2, send(self->s.fd, "de", 2, MSG_NOSIGNAL));
-	PEER_EXPECT(&self->s, PUBLISH | PUB_RETAIN, 7, 0x00, 0x03,
+	PEER_EXPECT(&self->s.p, PUBLISH | PUB_RETAIN, 7, 0x00, 0x03,
 		    'd', '/', 't', 'd', 'e');
 }
 
@@ -1165,7 +652,7 @@ TEST_F(session, publish_topic_settable_while_connected)
 	ASSERT_EQ(1, (int)len);
 	EXPECT_EQ('x', buf[0]);
 	ASSERT_EQ(1, write(self->s.fd, "1", 1));
-	PEER_EXPECT(&self->s, PUBLISH, 4, 0x00, 0x01, 'x', '1');
+	PEER_EXPECT(&self->s.p, PUBLISH, 4, 0x00, 0x01, 'x', '1');
 }
 
 /* MSG_DONTWAIT, MSG_NOSIGNAL and MSG_EOR are accepted. */
@@ -1179,7 +666,7 @@ TEST_F(session, supported_send_flags_accepted)
 	for (i = 0; i < ARRAY_SIZE(flags); i++) {
 		ASSERT_EQ(1, send(self->s.fd, "z", 1, flags[i]))
 			TH_LOG("flags %#x: %s", flags[i], strerror(errno));
-		PEER_EXPECT(&self->s, PUBLISH, 4, 0x00, 0x01, 'f', 'z');
+		PEER_EXPECT(&self->s.p, PUBLISH, 4, 0x00, 0x01, 'f', 'z');
 	}
 }
 
@@ -1204,9 +691,9 @@ TEST_F(session, sendmmsg_publishes_each_message)
 		TH_LOG("sendmmsg: %s", strerror(errno));
 	for (i = 0; i < ARRAY_SIZE(m); i++)
 		EXPECT_EQ(iov[i].iov_len, m[i].msg_len);
-	PEER_EXPECT(&self->s, PUBLISH, 4, 0x00, 0x01, 'm', 'a');
-	PEER_EXPECT(&self->s, PUBLISH, 5, 0x00, 0x01, 'm', 'b', 'c');
-	PEER_EXPECT(&self->s, PUBLISH, 6, 0x00, 0x01, 'm', 'd', 'e', 'f');
+	PEER_EXPECT(&self->s.p, PUBLISH, 4, 0x00, 0x01, 'm', 'a');
+	PEER_EXPECT(&self->s.p, PUBLISH, 5, 0x00, 0x01, 'm', 'b', 'c');
+	PEER_EXPECT(&self->s.p, PUBLISH, 6, 0x00, 0x01, 'm', 'd', 'e', 'f');
 }
 
 /*
@@ -1220,7 +707,7 @@ TEST_F(session, send_unreadable_payload_efault_session_goes_on)
 	ASSERT_EQ(EFAULT, errno);
 	ASSERT_EQ(2, send(self->s.fd, "ok", 2, MSG_NOSIGNAL))
 		TH_LOG("send after EFAULT: %s", strerror(errno));
-	PEER_EXPECT(&self->s, PUBLISH, 5, 0x00, 0x01, 'e', 'o', 'k');
+	PEER_EXPECT(&self->s.p, PUBLISH, 5, 0x00, 0x01, 'e', 'o', 'k');
 }
 
 TEST_F(session, unsupported_send_flags_eopnotsupp)
@@ -1236,7 +723,7 @@ TEST_F(session, unsupported_send_flags_eopnotsupp)
 			TH_LOG("flags %#x accepted", flags[i]);
 		ASSERT_EQ(EOPNOTSUPP, errno) TH_LOG("flags %#x", flags[i]);
 	}
-	peer_quiet(_metadata, &self->s, QUIET_MS);
+	peer_quiet(_metadata, &self->s.p, QUIET_MS);
 }
 
 TEST_F(session, send_without_topic_edestaddrreq)
@@ -1245,7 +732,7 @@ TEST_F(session, send_without_topic_edestaddrreq)
 
 	ASSERT_EQ(-EDESTADDRREQ, mqtt_send(self->s.fd, &o, "x", 1,
 					   MSG_NOSIGNAL));
-	peer_quiet(_metadata, &self->s, QUIET_MS);
+	peer_quiet(_metadata, &self->s.p, QUIET_MS);
 }
 
 /* A PUBLISH larger than SO_SNDBUF could never be queued: EMSGSIZE. */
@@ -1286,10 +773,10 @@ TEST_F(session, unsent_bytes_shown_by_so_meminfo)
 
 	deadline = now_ms() + PEER_TIMEOUT_MS;
 	while (wmem_queued(_metadata, self->s.fd) && now_ms() < deadline) {
-		struct pollfd pfd = { .fd = self->s.pfd, .events = POLLIN };
+		struct pollfd pfd = { .fd = self->s.p.pfd, .events = POLLIN };
 
 		if (poll(&pfd, 1, 100) > 0)
-			ASSERT_LT(0, recv(self->s.pfd, buf, sizeof(buf), 0));
+			ASSERT_LT(0, recv(self->s.p.pfd, buf, sizeof(buf), 0));
 	}
 	EXPECT_EQ(0, wmem_queued(_metadata, self->s.fd));
 	/* Emptied by sending, not by the session's end. */
@@ -1316,8 +803,9 @@ TEST_F(session, send_larger_than_sndbuf_emsgsize)
 	ASSERT_EQ(EMSGSIZE, errno);
 	/* Well below the limit is fine. */
 	ASSERT_EQ(got / 2, send(self->s.fd, buf, got / 2, MSG_NOSIGNAL));
-	ASSERT_EQ(PUBLISH, peer_next(_metadata, &self->s));
-	ASSERT_TRUE(parse_publish(&self->s, &p));
+	ASSERT_EQ(PUBLISH, peer_next(_metadata, &self->s.p));
+	ASSERT_TRUE(parse_publish(self->s.p.pkt, self->s.p.pkt_hdr,
+				  self->s.p.pkt_len, &p));
 	EXPECT_EQ((size_t)got / 2, p.payload_len);
 	free(buf);
 }
@@ -1345,7 +833,7 @@ TEST_F(session, send_above_remaining_length_limit_emsgsize)
 		TH_LOG("a %zu-byte payload was accepted", max_payload + 1);
 	ASSERT_EQ(EMSGSIZE, errno);
 	munmap(buf, max_payload + 1);
-	peer_quiet(_metadata, &self->s, QUIET_MS);
+	peer_quiet(_metadata, &self->s.p, QUIET_MS);
 }
 
 /* The identifier is non-zero and unique among packets in flight. */
@@ -1358,7 +846,7 @@ TEST_F(session, packet_ids_unique_among_inflight)
 	set_int(_metadata, self->s.fd, MQTT_INFLIGHT_MAX, n);
 	for (i = 0; i < n; i++) {
 		publish(_metadata, self->s.fd, "ids", 1 + i % 2, "x", 1);
-		ids[i] = peer_publish(_metadata, &self->s,
+		ids[i] = peer_publish(_metadata, &self->s.p,
 				      PUBLISH | PUB_QOS(1 + i % 2));
 		for (j = 0; j < i; j++)
 			ASSERT_NE(ids[j], ids[i])
@@ -1367,14 +855,14 @@ TEST_F(session, packet_ids_unique_among_inflight)
 	}
 	EXPECT_EQ(n, get_int(_metadata, self->s.fd, MQTT_INFLIGHT));
 	for (i = 0; i < n; i += 2)
-		PEER_SEND(&self->s, PUBACK, 0x02, ID_BYTES(ids[i]));
+		PEER_SEND(&self->s.p, PUBACK, 0x02, ID_BYTES(ids[i]));
 	wait_inflight(_metadata, self->s.fd, n / 2);
 	for (i = 1; i < n; i += 2)
-		PEER_SEND(&self->s, PUBREC, 0x02, ID_BYTES(ids[i]));
+		PEER_SEND(&self->s.p, PUBREC, 0x02, ID_BYTES(ids[i]));
 	for (i = 1; i < n; i += 2)
-		PEER_EXPECT(&self->s, PUBREL, 0x02, ID_BYTES(ids[i]));
+		PEER_EXPECT(&self->s.p, PUBREL, 0x02, ID_BYTES(ids[i]));
 	for (i = 1; i < n; i += 2)
-		PEER_SEND(&self->s, PUBCOMP, 0x02, ID_BYTES(ids[i]));
+		PEER_SEND(&self->s.p, PUBCOMP, 0x02, ID_BYTES(ids[i]));
 	wait_inflight(_metadata, self->s.fd, 0);
 }
 
@@ -1384,12 +872,12 @@ TEST_F(session, qos1_inflight_until_puback)
 	uint16_t id;
 
 	publish(_metadata, self->s.fd, "q1", 1, "x", 1);
-	id = peer_publish(_metadata, &self->s, PUBLISH | PUB_QOS(1));
-	peer_quiet(_metadata, &self->s, QUIET_MS);
+	id = peer_publish(_metadata, &self->s.p, PUBLISH | PUB_QOS(1));
+	peer_quiet(_metadata, &self->s.p, QUIET_MS);
 	ASSERT_EQ(1, get_int(_metadata, self->s.fd, MQTT_INFLIGHT));
-	PEER_SEND(&self->s, PUBACK, 0x02, ID_BYTES(id));
+	PEER_SEND(&self->s.p, PUBACK, 0x02, ID_BYTES(id));
 	wait_inflight(_metadata, self->s.fd, 0);
-	peer_quiet(_metadata, &self->s, QUIET_MS);
+	peer_quiet(_metadata, &self->s.p, QUIET_MS);
 }
 
 /*
@@ -1401,15 +889,15 @@ TEST_F(session, qos2_pubrec_pubrel_pubcomp)
 	uint16_t id;
 
 	publish(_metadata, self->s.fd, "q2", 2, "x", 1);
-	id = peer_publish(_metadata, &self->s, PUBLISH | PUB_QOS(2));
-	peer_quiet(_metadata, &self->s, QUIET_MS);
-	PEER_SEND(&self->s, PUBREC, 0x02, ID_BYTES(id));
-	PEER_EXPECT(&self->s, PUBREL, 0x02, ID_BYTES(id));
-	peer_quiet(_metadata, &self->s, QUIET_MS);
+	id = peer_publish(_metadata, &self->s.p, PUBLISH | PUB_QOS(2));
+	peer_quiet(_metadata, &self->s.p, QUIET_MS);
+	PEER_SEND(&self->s.p, PUBREC, 0x02, ID_BYTES(id));
+	PEER_EXPECT(&self->s.p, PUBREL, 0x02, ID_BYTES(id));
+	peer_quiet(_metadata, &self->s.p, QUIET_MS);
 	ASSERT_EQ(1, get_int(_metadata, self->s.fd, MQTT_INFLIGHT));
-	PEER_SEND(&self->s, PUBCOMP, 0x02, ID_BYTES(id));
+	PEER_SEND(&self->s.p, PUBCOMP, 0x02, ID_BYTES(id));
 	wait_inflight(_metadata, self->s.fd, 0);
-	peer_quiet(_metadata, &self->s, QUIET_MS);
+	peer_quiet(_metadata, &self->s.p, QUIET_MS);
 }
 
 /* PUBREL packets go out in the order the PUBRECs came [MQTT-4.6.0-4]. */
@@ -1418,17 +906,17 @@ TEST_F(session, pubrel_order_follows_pubrec_order)
 	uint16_t a, b, c;
 
 	publish(_metadata, self->s.fd, "o", 2, "a", 1);
-	a = peer_publish(_metadata, &self->s, PUBLISH | PUB_QOS(2));
+	a = peer_publish(_metadata, &self->s.p, PUBLISH | PUB_QOS(2));
 	publish(_metadata, self->s.fd, "o", 2, "b", 1);
-	b = peer_publish(_metadata, &self->s, PUBLISH | PUB_QOS(2));
+	b = peer_publish(_metadata, &self->s.p, PUBLISH | PUB_QOS(2));
 	publish(_metadata, self->s.fd, "o", 2, "c", 1);
-	c = peer_publish(_metadata, &self->s, PUBLISH | PUB_QOS(2));
-	PEER_SEND(&self->s, PUBREC, 0x02, ID_BYTES(c),
+	c = peer_publish(_metadata, &self->s.p, PUBLISH | PUB_QOS(2));
+	PEER_SEND(&self->s.p, PUBREC, 0x02, ID_BYTES(c),
 		  PUBREC, 0x02, ID_BYTES(a), PUBREC, 0x02, ID_BYTES(b));
-	PEER_EXPECT(&self->s, PUBREL, 0x02, ID_BYTES(c));
-	PEER_EXPECT(&self->s, PUBREL, 0x02, ID_BYTES(a));
-	PEER_EXPECT(&self->s, PUBREL, 0x02, ID_BYTES(b));
-	PEER_SEND(&self->s, PUBCOMP, 0x02, ID_BYTES(c),
+	PEER_EXPECT(&self->s.p, PUBREL, 0x02, ID_BYTES(c));
+	PEER_EXPECT(&self->s.p, PUBREL, 0x02, ID_BYTES(a));
+	PEER_EXPECT(&self->s.p, PUBREL, 0x02, ID_BYTES(b));
+	PEER_SEND(&self->s.p, PUBCOMP, 0x02, ID_BYTES(c),
 		  PUBCOMP, 0x02, ID_BYTES(a), PUBCOMP, 0x02, ID_BYTES(b));
 	wait_inflight(_metadata, self->s.fd, 0);
 }
@@ -1481,8 +969,9 @@ TEST_F(session, longest_topic_sent)
 	set_str(_metadata, self->s.fd, MQTT_PUBLISH_TOPIC, topic,
 		MQTT_MAX_FIELD_LEN);
 	ASSERT_EQ(2, write(self->s.fd, "hi", 2));
-	peer_next(_metadata, &self->s);
-	ASSERT_TRUE(parse_publish(&self->s, &p));
+	peer_next(_metadata, &self->s.p);
+	ASSERT_TRUE(parse_publish(self->s.p.pkt, self->s.p.pkt_hdr,
+				  self->s.p.pkt_len, &p));
 	ASSERT_EQ(MQTT_MAX_FIELD_LEN, (int)p.topic_len);
 	EXPECT_EQ(0, memcmp(p.topic, topic, p.topic_len));
 	ASSERT_EQ(2, (int)p.payload_len);
@@ -1506,8 +995,9 @@ TEST_F(session, longest_topic_sent_as_cmsg)
 	ret = mqtt_send(self->s.fd, &o, "hi", 2, MSG_NOSIGNAL);
 	optmem_restore();
 	ASSERT_EQ(2, ret) TH_LOG("send: %s", strerror(-ret));
-	peer_next(_metadata, &self->s);
-	ASSERT_TRUE(parse_publish(&self->s, &p));
+	peer_next(_metadata, &self->s.p);
+	ASSERT_TRUE(parse_publish(self->s.p.pkt, self->s.p.pkt_hdr,
+				  self->s.p.pkt_len, &p));
 	ASSERT_EQ(MQTT_MAX_FIELD_LEN, (int)p.topic_len);
 	EXPECT_EQ(0, memcmp(p.topic, topic, p.topic_len));
 	free(topic);
@@ -1526,7 +1016,7 @@ static void fill_window(struct __test_metadata *_metadata, struct sess *s,
 	set_int(_metadata, s->fd, MQTT_INFLIGHT_MAX, 2);
 	for (i = 0; i < 2; i++) {
 		publish(_metadata, s->fd, "w", 1, "x", 1);
-		ids[i] = peer_publish(_metadata, s, PUBLISH | PUB_QOS(1));
+		ids[i] = peer_publish(_metadata, &s->p, PUBLISH | PUB_QOS(1));
 	}
 	ASSERT_EQ(2, get_int(_metadata, s->fd, MQTT_INFLIGHT));
 }
@@ -1546,11 +1036,11 @@ TEST_F(session, window_full_blocking_send_waits_for_ack)
 	ASSERT_FALSE(async_done(&a, QUIET_MS))
 		TH_LOG("send returned %zd (%s) with the window full", a.ret,
 		       strerror(a.err));
-	peer_quiet(_metadata, &self->s, 0);
-	PEER_SEND(&self->s, PUBACK, 0x02, ID_BYTES(ids[0]));
+	peer_quiet(_metadata, &self->s.p, 0);
+	PEER_SEND(&self->s.p, PUBACK, 0x02, ID_BYTES(ids[0]));
 	async_join(_metadata, &a);
 	ASSERT_EQ(1, a.ret) TH_LOG("send: %s", strerror(a.err));
-	peer_publish(_metadata, &self->s, PUBLISH | PUB_QOS(1));
+	peer_publish(_metadata, &self->s.p, PUBLISH | PUB_QOS(1));
 	EXPECT_EQ(2, get_int(_metadata, self->s.fd, MQTT_INFLIGHT));
 }
 
@@ -1563,7 +1053,7 @@ TEST_F(session, window_full_msg_dontwait_eagain)
 	fill_window(_metadata, &self->s, ids);
 	ASSERT_EQ(-EAGAIN, mqtt_send(self->s.fd, &o, "y", 1,
 				     MSG_DONTWAIT | MSG_NOSIGNAL));
-	peer_quiet(_metadata, &self->s, QUIET_MS);
+	peer_quiet(_metadata, &self->s.p, QUIET_MS);
 	EXPECT_EQ(2, get_int(_metadata, self->s.fd, MQTT_INFLIGHT));
 }
 
@@ -1578,11 +1068,11 @@ TEST_F(session, window_full_o_nonblock_eagain_then_pollout)
 	set_nonblock(_metadata, self->s.fd);
 	ASSERT_EQ(-EAGAIN, mqtt_send(self->s.fd, &o, "y", 1, MSG_NOSIGNAL));
 	ASSERT_EQ(0, poll_fd(_metadata, self->s.fd, POLLOUT, QUIET_MS));
-	PEER_SEND(&self->s, PUBACK, 0x02, ID_BYTES(ids[1]));
+	PEER_SEND(&self->s.p, PUBACK, 0x02, ID_BYTES(ids[1]));
 	ASSERT_EQ(POLLOUT, poll_fd(_metadata, self->s.fd, POLLOUT,
 				   PEER_TIMEOUT_MS));
 	ASSERT_EQ(1, mqtt_send(self->s.fd, &o, "y", 1, MSG_NOSIGNAL));
-	peer_publish(_metadata, &self->s, PUBLISH | PUB_QOS(2));
+	peer_publish(_metadata, &self->s.p, PUBLISH | PUB_QOS(2));
 }
 
 /* A QoS 2 message holds its place in the window until PUBCOMP. */
@@ -1594,17 +1084,17 @@ TEST_F(session, window_slot_freed_by_pubcomp_not_pubrec)
 
 	set_int(_metadata, self->s.fd, MQTT_INFLIGHT_MAX, 1);
 	ASSERT_EQ(1, mqtt_send(self->s.fd, &o, "a", 1, MSG_NOSIGNAL));
-	id = peer_publish(_metadata, &self->s, PUBLISH | PUB_QOS(2));
-	PEER_SEND(&self->s, PUBREC, 0x02, ID_BYTES(id));
-	PEER_EXPECT(&self->s, PUBREL, 0x02, ID_BYTES(id));
+	id = peer_publish(_metadata, &self->s.p, PUBLISH | PUB_QOS(2));
+	PEER_SEND(&self->s.p, PUBREC, 0x02, ID_BYTES(id));
+	PEER_EXPECT(&self->s.p, PUBREL, 0x02, ID_BYTES(id));
 	ASSERT_EQ(-EAGAIN, mqtt_send(self->s.fd, &o, "b", 1,
 				     MSG_DONTWAIT | MSG_NOSIGNAL));
-	PEER_SEND(&self->s, PUBCOMP, 0x02, ID_BYTES(id));
+	PEER_SEND(&self->s.p, PUBCOMP, 0x02, ID_BYTES(id));
 	ASSERT_EQ(POLLOUT, poll_fd(_metadata, self->s.fd, POLLOUT,
 				   PEER_TIMEOUT_MS));
 	ASSERT_EQ(1, mqtt_send(self->s.fd, &o, "b", 1,
 			       MSG_DONTWAIT | MSG_NOSIGNAL));
-	peer_publish(_metadata, &self->s, PUBLISH | PUB_QOS(2));
+	peer_publish(_metadata, &self->s.p, PUBLISH | PUB_QOS(2));
 }
 
 /* Raising MQTT_INFLIGHT_MAX while connected opens the window at once. */
@@ -1620,7 +1110,7 @@ TEST_F(session, window_raised_while_full)
 	set_int(_metadata, self->s.fd, MQTT_INFLIGHT_MAX, 3);
 	ASSERT_EQ(1, mqtt_send(self->s.fd, &o, "y", 1,
 			       MSG_DONTWAIT | MSG_NOSIGNAL));
-	peer_publish(_metadata, &self->s, PUBLISH | PUB_QOS(1));
+	peer_publish(_metadata, &self->s.p, PUBLISH | PUB_QOS(1));
 	EXPECT_EQ(3, get_int(_metadata, self->s.fd, MQTT_INFLIGHT));
 }
 
@@ -1634,8 +1124,8 @@ TEST_F(session, reports_off_by_default)
 	uint16_t id;
 
 	publish(_metadata, self->s.fd, "r", 1, "x", 1);
-	id = peer_publish(_metadata, &self->s, PUBLISH | PUB_QOS(1));
-	PEER_SEND(&self->s, PUBACK, 0x02, ID_BYTES(id));
+	id = peer_publish(_metadata, &self->s.p, PUBLISH | PUB_QOS(1));
+	PEER_SEND(&self->s.p, PUBACK, 0x02, ID_BYTES(id));
 	wait_inflight(_metadata, self->s.fd, 0);
 	ASSERT_EQ(0, poll_fd(_metadata, self->s.fd, 0, QUIET_MS));
 	ASSERT_EQ(-1, recv(self->s.fd, &id, sizeof(id),
@@ -1656,19 +1146,19 @@ TEST_F(session, reports_acknowledged_messages)
 
 	set_int(_metadata, self->s.fd, MQTT_DELIVERY_REPORTS, 1);
 	publish(_metadata, self->s.fd, "r", 1, "0", 1);
-	a = peer_publish(_metadata, &self->s, PUBLISH | PUB_QOS(1));
+	a = peer_publish(_metadata, &self->s.p, PUBLISH | PUB_QOS(1));
 	publish(_metadata, self->s.fd, "r", 0, "-", 1);
-	peer_publish(_metadata, &self->s, PUBLISH);
+	peer_publish(_metadata, &self->s.p, PUBLISH);
 	publish(_metadata, self->s.fd, "r", 2, "1", 1);
-	b = peer_publish(_metadata, &self->s, PUBLISH | PUB_QOS(2));
+	b = peer_publish(_metadata, &self->s.p, PUBLISH | PUB_QOS(2));
 	publish(_metadata, self->s.fd, "r", 1, "2", 1);
-	c = peer_publish(_metadata, &self->s, PUBLISH | PUB_QOS(1));
+	c = peer_publish(_metadata, &self->s.p, PUBLISH | PUB_QOS(1));
 	ASSERT_EQ(0, poll_fd(_metadata, self->s.fd, 0, 0));
 
-	PEER_SEND(&self->s, PUBACK, 0x02, ID_BYTES(a),
+	PEER_SEND(&self->s.p, PUBACK, 0x02, ID_BYTES(a),
 		  PUBREC, 0x02, ID_BYTES(b));
-	PEER_EXPECT(&self->s, PUBREL, 0x02, ID_BYTES(b));
-	PEER_SEND(&self->s, PUBACK, 0x02, ID_BYTES(c),
+	PEER_EXPECT(&self->s.p, PUBREL, 0x02, ID_BYTES(b));
+	PEER_SEND(&self->s.p, PUBACK, 0x02, ID_BYTES(c),
 		  PUBCOMP, 0x02, ID_BYTES(b));
 	wait_inflight(_metadata, self->s.fd, 0);
 	ASSERT_EQ(POLLERR, poll_fd(_metadata, self->s.fd, 0, PEER_TIMEOUT_MS));
@@ -1694,16 +1184,16 @@ TEST_F(session, reports_numbered_from_first_send)
 
 	for (i = 0; i < 2; i++) {
 		publish(_metadata, self->s.fd, "r", 1, "x", 1);
-		id = peer_publish(_metadata, &self->s, PUBLISH | PUB_QOS(1));
-		PEER_SEND(&self->s, PUBACK, 0x02, ID_BYTES(id));
+		id = peer_publish(_metadata, &self->s.p, PUBLISH | PUB_QOS(1));
+		PEER_SEND(&self->s.p, PUBACK, 0x02, ID_BYTES(id));
 	}
 	wait_inflight(_metadata, self->s.fd, 0);
 	set_int(_metadata, self->s.fd, MQTT_DELIVERY_REPORTS, 1);
 	publish(_metadata, self->s.fd, "r", 2, "x", 1);
-	id = peer_publish(_metadata, &self->s, PUBLISH | PUB_QOS(2));
-	PEER_SEND(&self->s, PUBREC, 0x02, ID_BYTES(id));
-	PEER_EXPECT(&self->s, PUBREL, 0x02, ID_BYTES(id));
-	PEER_SEND(&self->s, PUBCOMP, 0x02, ID_BYTES(id));
+	id = peer_publish(_metadata, &self->s.p, PUBLISH | PUB_QOS(2));
+	PEER_SEND(&self->s.p, PUBREC, 0x02, ID_BYTES(id));
+	PEER_EXPECT(&self->s.p, PUBREL, 0x02, ID_BYTES(id));
+	PEER_SEND(&self->s.p, PUBCOMP, 0x02, ID_BYTES(id));
 
 	reports_init(outcome, 3);
 	outcome[0] = outcome[1] = -2;	/* not to be reported */
@@ -1721,11 +1211,11 @@ TEST_F(session, reports_qos2_only_after_pubcomp)
 
 	set_int(_metadata, self->s.fd, MQTT_DELIVERY_REPORTS, 1);
 	publish(_metadata, self->s.fd, "r", 2, "x", 1);
-	id = peer_publish(_metadata, &self->s, PUBLISH | PUB_QOS(2));
-	PEER_SEND(&self->s, PUBREC, 0x02, ID_BYTES(id));
-	PEER_EXPECT(&self->s, PUBREL, 0x02, ID_BYTES(id));
+	id = peer_publish(_metadata, &self->s.p, PUBLISH | PUB_QOS(2));
+	PEER_SEND(&self->s.p, PUBREC, 0x02, ID_BYTES(id));
+	PEER_EXPECT(&self->s.p, PUBREL, 0x02, ID_BYTES(id));
 	ASSERT_EQ(0, poll_fd(_metadata, self->s.fd, 0, QUIET_MS));
-	PEER_SEND(&self->s, PUBCOMP, 0x02, ID_BYTES(id));
+	PEER_SEND(&self->s.p, PUBCOMP, 0x02, ID_BYTES(id));
 	reports_init(outcome, 1);
 	wait_reports(_metadata, self->s.fd, outcome, 1);
 	EXPECT_EQ(0, outcome[0]);
@@ -1741,10 +1231,10 @@ TEST_F(session, recv_qos0_delivered_not_acked)
 	uint8_t buf[64];
 	struct rmsg m;
 
-	peer_publish_str(_metadata, &self->s, PUBLISH, "in/0", 0, "hello");
+	peer_publish_str(_metadata, &self->s.p, PUBLISH, "in/0", 0, "hello");
 	recv_wait(_metadata, &m, self->s.fd, buf, sizeof(buf), 0);
 	expect_msg(_metadata, &m, buf, "in/0", "hello", 5, 0, 0, 0);
-	peer_quiet(_metadata, &self->s, QUIET_MS);
+	peer_quiet(_metadata, &self->s.p, QUIET_MS);
 }
 
 /* QoS 1: PUBACK with the same identifier [MQTT-4.3.2-2]. */
@@ -1753,12 +1243,12 @@ TEST_F(session, recv_qos1_puback)
 	uint8_t buf[64];
 	struct rmsg m;
 
-	peer_publish_str(_metadata, &self->s, PUBLISH | PUB_QOS(1), "in/1",
+	peer_publish_str(_metadata, &self->s.p, PUBLISH | PUB_QOS(1), "in/1",
 			 0x1234, "one");
-	PEER_EXPECT(&self->s, PUBACK, 0x02, 0x12, 0x34);
+	PEER_EXPECT(&self->s.p, PUBACK, 0x02, 0x12, 0x34);
 	recv_wait(_metadata, &m, self->s.fd, buf, sizeof(buf), 0);
 	expect_msg(_metadata, &m, buf, "in/1", "one", 3, 1, 0, 0);
-	peer_quiet(_metadata, &self->s, QUIET_MS);
+	peer_quiet(_metadata, &self->s.p, QUIET_MS);
 }
 
 /*
@@ -1770,14 +1260,14 @@ TEST_F(session, recv_qos2_pubrec_then_pubcomp)
 	uint8_t buf[64];
 	struct rmsg m;
 
-	peer_publish_str(_metadata, &self->s, PUBLISH | PUB_QOS(2), "in/2",
+	peer_publish_str(_metadata, &self->s.p, PUBLISH | PUB_QOS(2), "in/2",
 			 0xfffe, "two");
-	PEER_EXPECT(&self->s, PUBREC, 0x02, 0xff, 0xfe);
+	PEER_EXPECT(&self->s.p, PUBREC, 0x02, 0xff, 0xfe);
 	recv_wait(_metadata, &m, self->s.fd, buf, sizeof(buf), 0);
 	expect_msg(_metadata, &m, buf, "in/2", "two", 3, 2, 0, 0);
-	peer_quiet(_metadata, &self->s, QUIET_MS);
-	PEER_SEND(&self->s, PUBREL, 0x02, 0xff, 0xfe);
-	PEER_EXPECT(&self->s, PUBCOMP, 0x02, 0xff, 0xfe);
+	peer_quiet(_metadata, &self->s.p, QUIET_MS);
+	PEER_SEND(&self->s.p, PUBREL, 0x02, 0xff, 0xfe);
+	PEER_EXPECT(&self->s.p, PUBCOMP, 0x02, 0xff, 0xfe);
 	expect_no_msg(_metadata, self->s.fd);
 }
 
@@ -1787,13 +1277,13 @@ TEST_F(session, recv_retain_and_dup_flags)
 	uint8_t buf[64];
 	struct rmsg m;
 
-	peer_publish_str(_metadata, &self->s,
+	peer_publish_str(_metadata, &self->s.p,
 			 PUBLISH | PUB_DUP | PUB_QOS(1) | PUB_RETAIN, "in/r",
 			 7, "kept");
-	PEER_EXPECT(&self->s, PUBACK, 0x02, 0x00, 0x07);
+	PEER_EXPECT(&self->s.p, PUBACK, 0x02, 0x00, 0x07);
 	recv_wait(_metadata, &m, self->s.fd, buf, sizeof(buf), 0);
 	expect_msg(_metadata, &m, buf, "in/r", "kept", 4, 1, 1, 1);
-	peer_publish_str(_metadata, &self->s, PUBLISH | PUB_RETAIN, "in/r",
+	peer_publish_str(_metadata, &self->s.p, PUBLISH | PUB_RETAIN, "in/r",
 			 0, "r0");
 	recv_wait(_metadata, &m, self->s.fd, buf, sizeof(buf), 0);
 	expect_msg(_metadata, &m, buf, "in/r", "r0", 2, 0, 1, 0);
@@ -1821,18 +1311,18 @@ TEST_F(session, recv_acks_in_publish_order)
 				   "ord", 3, in[i].id, payload,
 				   strlen(payload));
 	}
-	peer_send(_metadata, &self->s, burst, n);
+	peer_send(_metadata, &self->s.p, burst, n);
 	for (i = 0; i < ARRAY_SIZE(in); i++) {
 		if (!in[i].qos)
 			continue;
-		PEER_EXPECT(&self->s, in[i].qos == 1 ? PUBACK : PUBREC, 0x02,
+		PEER_EXPECT(&self->s.p, in[i].qos == 1 ? PUBACK : PUBREC, 0x02,
 			    ID_BYTES(in[i].id));
 	}
-	PEER_SEND(&self->s, PUBREL, 0x02, 0x05, 0x05, PUBREL, 0x02, 0x02,
+	PEER_SEND(&self->s.p, PUBREL, 0x02, 0x05, 0x05, PUBREL, 0x02, 0x02,
 		  0x02, PUBREL, 0x02, 0x04, 0x04);
-	PEER_EXPECT(&self->s, PUBCOMP, 0x02, 0x05, 0x05);
-	PEER_EXPECT(&self->s, PUBCOMP, 0x02, 0x02, 0x02);
-	PEER_EXPECT(&self->s, PUBCOMP, 0x02, 0x04, 0x04);
+	PEER_EXPECT(&self->s.p, PUBCOMP, 0x02, 0x05, 0x05);
+	PEER_EXPECT(&self->s.p, PUBCOMP, 0x02, 0x02, 0x02);
+	PEER_EXPECT(&self->s.p, PUBCOMP, 0x02, 0x04, 0x04);
 	for (i = 0; i < ARRAY_SIZE(in); i++) {
 		snprintf(payload, sizeof(payload), "m%u", i);
 		recv_wait(_metadata, &m, self->s.fd, buf, sizeof(buf), 0);
@@ -1852,21 +1342,21 @@ TEST_F(session, recv_qos2_duplicate_not_delivered_twice)
 	uint8_t buf[16];
 	struct rmsg m;
 
-	peer_publish_str(_metadata, &self->s, PUBLISH | PUB_QOS(2), "dup",
+	peer_publish_str(_metadata, &self->s.p, PUBLISH | PUB_QOS(2), "dup",
 			 9, "first");
-	PEER_EXPECT(&self->s, PUBREC, 0x02, 0x00, 0x09);
-	peer_publish_str(_metadata, &self->s, PUBLISH | PUB_DUP | PUB_QOS(2),
+	PEER_EXPECT(&self->s.p, PUBREC, 0x02, 0x00, 0x09);
+	peer_publish_str(_metadata, &self->s.p, PUBLISH | PUB_DUP | PUB_QOS(2),
 			 "dup", 9, "first");
-	PEER_EXPECT(&self->s, PUBREC, 0x02, 0x00, 0x09);
+	PEER_EXPECT(&self->s.p, PUBREC, 0x02, 0x00, 0x09);
 	recv_wait(_metadata, &m, self->s.fd, buf, sizeof(buf), 0);
 	expect_msg(_metadata, &m, buf, "dup", "first", 5, 2, 0, 0);
 	ASSERT_EQ(0, poll_fd(_metadata, self->s.fd, POLLIN, QUIET_MS));
 
-	PEER_SEND(&self->s, PUBREL, 0x02, 0x00, 0x09);
-	PEER_EXPECT(&self->s, PUBCOMP, 0x02, 0x00, 0x09);
-	peer_publish_str(_metadata, &self->s, PUBLISH | PUB_QOS(2), "dup",
+	PEER_SEND(&self->s.p, PUBREL, 0x02, 0x00, 0x09);
+	PEER_EXPECT(&self->s.p, PUBCOMP, 0x02, 0x00, 0x09);
+	peer_publish_str(_metadata, &self->s.p, PUBLISH | PUB_QOS(2), "dup",
 			 9, "second");
-	PEER_EXPECT(&self->s, PUBREC, 0x02, 0x00, 0x09);
+	PEER_EXPECT(&self->s.p, PUBREC, 0x02, 0x00, 0x09);
 	recv_wait(_metadata, &m, self->s.fd, buf, sizeof(buf), 0);
 	expect_msg(_metadata, &m, buf, "dup", "second", 6, 2, 0, 0);
 }
@@ -1874,8 +1364,8 @@ TEST_F(session, recv_qos2_duplicate_not_delivered_twice)
 /* A PUBREL for an unknown id (a resumed session) gets a PUBCOMP. */
 TEST_F(session, recv_unknown_pubrel_answered_with_pubcomp)
 {
-	PEER_SEND(&self->s, PUBREL, 0x02, 0x00, 0x99);
-	PEER_EXPECT(&self->s, PUBCOMP, 0x02, 0x00, 0x99);
+	PEER_SEND(&self->s.p, PUBREL, 0x02, 0x00, 0x99);
+	PEER_EXPECT(&self->s.p, PUBCOMP, 0x02, 0x00, 0x99);
 	ASSERT_EQ(0, poll_fd(_metadata, self->s.fd, 0, QUIET_MS));
 	ASSERT_EQ(0, so_error(_metadata, self->s.fd));
 }
@@ -1886,7 +1376,7 @@ TEST_F(session, recv_empty_message_has_eor)
 	uint8_t buf[16];
 	struct rmsg m;
 
-	peer_publish_str(_metadata, &self->s, PUBLISH, "empty", 0, "");
+	peer_publish_str(_metadata, &self->s.p, PUBLISH, "empty", 0, "");
 	recv_wait(_metadata, &m, self->s.fd, buf, sizeof(buf), 0);
 	expect_msg(_metadata, &m, buf, "empty", "", 0, 0, 0, 0);
 }
@@ -1897,8 +1387,8 @@ TEST_F(session, recv_short_buffer_truncates_and_consumes)
 	uint8_t buf[16];
 	struct rmsg m;
 
-	peer_publish_str(_metadata, &self->s, PUBLISH, "tr", 0, "0123456789");
-	peer_publish_str(_metadata, &self->s, PUBLISH, "tr", 0, "next");
+	peer_publish_str(_metadata, &self->s.p, PUBLISH, "tr", 0, "0123456789");
+	peer_publish_str(_metadata, &self->s.p, PUBLISH, "tr", 0, "next");
 	recv_wait(_metadata, &m, self->s.fd, buf, 4, 0);
 	ASSERT_EQ(4, m.ret);
 	EXPECT_EQ(0, memcmp(buf, "0123", 4));
@@ -1913,7 +1403,7 @@ TEST_F(session, recv_msg_trunc_returns_full_length)
 	uint8_t buf[16];
 	struct rmsg m;
 
-	peer_publish_str(_metadata, &self->s, PUBLISH, "tr", 0, "0123456789");
+	peer_publish_str(_metadata, &self->s.p, PUBLISH, "tr", 0, "0123456789");
 	recv_wait(_metadata, &m, self->s.fd, buf, 4, MSG_TRUNC);
 	ASSERT_EQ(10, m.ret);
 	EXPECT_EQ(0, memcmp(buf, "0123", 4));
@@ -1926,9 +1416,9 @@ TEST_F(session, recv_peek_leaves_message_queued)
 	uint8_t buf[16];
 	struct rmsg m;
 
-	peer_publish_str(_metadata, &self->s, PUBLISH | PUB_QOS(1), "pk", 3,
+	peer_publish_str(_metadata, &self->s.p, PUBLISH | PUB_QOS(1), "pk", 3,
 			 "peek");
-	PEER_EXPECT(&self->s, PUBACK, 0x02, 0x00, 0x03);
+	PEER_EXPECT(&self->s.p, PUBACK, 0x02, 0x00, 0x03);
 	recv_wait(_metadata, &m, self->s.fd, buf, sizeof(buf), MSG_PEEK);
 	expect_msg(_metadata, &m, buf, "pk", "peek", 4, 1, 0, 0);
 	memset(buf, 0, sizeof(buf));
@@ -1943,7 +1433,7 @@ TEST_F(session, recv_small_control_buffer_ctrunc)
 	uint8_t buf[16];
 	struct rmsg m;
 
-	peer_publish_str(_metadata, &self->s, PUBLISH, "a/long/topic", 0,
+	peer_publish_str(_metadata, &self->s.p, PUBLISH, "a/long/topic", 0,
 			 "data");
 	ASSERT_EQ(POLLIN, poll_fd(_metadata, self->s.fd, POLLIN,
 				  PEER_TIMEOUT_MS));
@@ -1960,7 +1450,7 @@ TEST_F(session, read_returns_payload)
 {
 	char buf[16];
 
-	peer_publish_str(_metadata, &self->s, PUBLISH, "rd", 0, "plain");
+	peer_publish_str(_metadata, &self->s.p, PUBLISH, "rd", 0, "plain");
 	ASSERT_EQ(POLLIN, poll_fd(_metadata, self->s.fd, POLLIN,
 				  PEER_TIMEOUT_MS));
 	ASSERT_EQ(5, read(self->s.fd, buf, sizeof(buf)));
@@ -2006,7 +1496,7 @@ TEST_F(session, recv_blocks_until_message)
 
 	ASSERT_EQ(0, setsockopt(self->s.fd, SOL_SOCKET, SO_RCVTIMEO, &tv,
 				sizeof(tv)));
-	peer_publish_str(_metadata, &self->s, PUBLISH, "bl", 0, "late");
+	peer_publish_str(_metadata, &self->s.p, PUBLISH, "bl", 0, "late");
 	mqtt_recv(&m, self->s.fd, buf, sizeof(buf), 0);
 	expect_msg(_metadata, &m, buf, "bl", "late", 4, 0, 0, 0);
 }
@@ -2019,7 +1509,7 @@ TEST_F(session, poll_pollin_while_message_queued)
 
 	ASSERT_EQ(POLLOUT, poll_fd(_metadata, self->s.fd, POLLIN | POLLOUT,
 				   0));
-	peer_publish_str(_metadata, &self->s, PUBLISH, "pl", 0, "x");
+	peer_publish_str(_metadata, &self->s.p, PUBLISH, "pl", 0, "x");
 	ASSERT_EQ(POLLIN, poll_fd(_metadata, self->s.fd, POLLIN,
 				  PEER_TIMEOUT_MS));
 	ASSERT_EQ(POLLIN | POLLOUT, poll_fd(_metadata, self->s.fd,
@@ -2038,7 +1528,7 @@ TEST_F(session, epoll_reports_message)
 	ASSERT_LE(0, ep);
 	ASSERT_EQ(0, epoll_ctl(ep, EPOLL_CTL_ADD, self->s.fd, &ev));
 	ASSERT_EQ(0, epoll_wait(ep, &got, 1, 0));
-	peer_publish_str(_metadata, &self->s, PUBLISH, "ep", 0, "x");
+	peer_publish_str(_metadata, &self->s.p, PUBLISH, "ep", 0, "x");
 	ASSERT_EQ(1, epoll_wait(ep, &got, 1, PEER_TIMEOUT_MS));
 	EXPECT_EQ(EPOLLIN, (int)(got.events & (EPOLLIN | EPOLLERR | EPOLLHUP)));
 	close(ep);
@@ -2058,8 +1548,8 @@ TEST_F(session, recv_longest_topic)
 	fill_pattern(topic, MQTT_MAX_FIELD_LEN);
 	n = build_publish(pkt, PUBLISH | PUB_QOS(1), topic,
 			  MQTT_MAX_FIELD_LEN, 0x4242, "L", 1);
-	peer_send(_metadata, &self->s, pkt, n);
-	PEER_EXPECT(&self->s, PUBACK, 0x02, 0x42, 0x42);
+	peer_send(_metadata, &self->s.p, pkt, n);
+	PEER_EXPECT(&self->s.p, PUBACK, 0x02, 0x42, 0x42);
 	recv_wait(_metadata, &m, self->s.fd, buf, sizeof(buf), 0);
 	ASSERT_EQ(1, m.ret);
 	ASSERT_EQ(MQTT_MAX_FIELD_LEN, m.topic_len);
@@ -2086,8 +1576,8 @@ TEST_F(session, recv_message_larger_than_rcvbuf_admitted)
 	fill_pattern(payload, len);
 	n = build_publish(pkt, PUBLISH | PUB_QOS(1), "big", 3, 0x0b0b,
 			  payload, len);
-	peer_send(_metadata, &self->s, pkt, n);
-	PEER_EXPECT(&self->s, PUBACK, 0x02, 0x0b, 0x0b);
+	peer_send(_metadata, &self->s.p, pkt, n);
+	PEER_EXPECT(&self->s.p, PUBACK, 0x02, 0x0b, 0x0b);
 	recv_wait(_metadata, &m, self->s.fd, buf, len + 1, 0);
 	expect_msg(_metadata, &m, buf, "big", payload, len, 1, 0, 0);
 	free(payload);
@@ -2106,7 +1596,7 @@ TEST_F(session, recv_max_allows_packets_below_limit)
 	fill_pattern(payload, sizeof(payload));
 	n = build_publish(pkt, PUBLISH, "rm", 2, 0, payload,
 			  sizeof(payload));
-	peer_send(_metadata, &self->s, pkt, n);
+	peer_send(_metadata, &self->s.p, pkt, n);
 	recv_wait(_metadata, &m, self->s.fd, buf, sizeof(buf), 0);
 	expect_msg(_metadata, &m, buf, "rm", payload, sizeof(payload),
 		   0, 0, 0);
@@ -2173,7 +1663,7 @@ static void *bp_write_main(void *arg)
 TEST_F(session, recv_backpressure_blocks_peer_loses_nothing)
 {
 	struct timeval tv = { .tv_sec = PEER_TIMEOUT_MS / 1000 };
-	struct bp_writer w = { .fd = self->s.pfd };
+	struct bp_writer w = { .fd = self->s.p.pfd };
 	int rcvbuf = 8192, sndbuf = 16384;
 	uint8_t pkt[BP_PKT], buf[BP_PAYLOAD + 1], want[BP_PAYLOAD];
 	struct rmsg m;
@@ -2247,12 +1737,12 @@ TEST_F(session, close_with_inflight_sends_disconnect_at_once)
 	int64_t start;
 
 	publish(_metadata, self->s.fd, "c", 1, "x", 1);
-	peer_publish(_metadata, &self->s, PUBLISH | PUB_QOS(1));
+	peer_publish(_metadata, &self->s.p, PUBLISH | PUB_QOS(1));
 	start = now_ms();
 	close(self->s.fd);
 	self->s.fd = -1;
 	EXPECT_GT(start + LATE_SLACK_MS, now_ms());
-	peer_expect_disconnect(_metadata, &self->s);
+	peer_expect_disconnect(_metadata, &self->s.p);
 }
 
 /* SO_LINGER {1, N}: close() waits until every message is acknowledged. */
@@ -2265,20 +1755,20 @@ TEST_F(session, linger_close_waits_for_pubacks)
 	ASSERT_EQ(0, setsockopt(self->s.fd, SOL_SOCKET, SO_LINGER, &lg,
 				sizeof(lg)));
 	publish(_metadata, self->s.fd, "c", 1, "x", 1);
-	x = peer_publish(_metadata, &self->s, PUBLISH | PUB_QOS(1));
+	x = peer_publish(_metadata, &self->s.p, PUBLISH | PUB_QOS(1));
 	publish(_metadata, self->s.fd, "c", 1, "y", 1);
-	y = peer_publish(_metadata, &self->s, PUBLISH | PUB_QOS(1));
+	y = peer_publish(_metadata, &self->s.p, PUBLISH | PUB_QOS(1));
 
 	a.fd = self->s.fd;
 	self->s.fd = -1;
 	async_start(_metadata, &a);
-	peer_quiet(_metadata, &self->s, QUIET_MS);
+	peer_quiet(_metadata, &self->s.p, QUIET_MS);
 	ASSERT_FALSE(async_done(&a, 0)) TH_LOG("close() did not wait");
-	PEER_SEND(&self->s, PUBACK, 0x02, ID_BYTES(x));
-	peer_quiet(_metadata, &self->s, QUIET_MS);
+	PEER_SEND(&self->s.p, PUBACK, 0x02, ID_BYTES(x));
+	peer_quiet(_metadata, &self->s.p, QUIET_MS);
 	ASSERT_FALSE(async_done(&a, 0)) TH_LOG("close() did not wait");
-	PEER_SEND(&self->s, PUBACK, 0x02, ID_BYTES(y));
-	peer_expect_disconnect(_metadata, &self->s);
+	PEER_SEND(&self->s.p, PUBACK, 0x02, ID_BYTES(y));
+	peer_expect_disconnect(_metadata, &self->s.p);
 	async_join(_metadata, &a);
 	EXPECT_EQ(0, a.ret);
 }
@@ -2293,17 +1783,17 @@ TEST_F(session, linger_close_waits_for_pubcomp)
 	ASSERT_EQ(0, setsockopt(self->s.fd, SOL_SOCKET, SO_LINGER, &lg,
 				sizeof(lg)));
 	publish(_metadata, self->s.fd, "c", 2, "x", 1);
-	id = peer_publish(_metadata, &self->s, PUBLISH | PUB_QOS(2));
+	id = peer_publish(_metadata, &self->s.p, PUBLISH | PUB_QOS(2));
 	a.fd = self->s.fd;
 	self->s.fd = -1;
 	async_start(_metadata, &a);
-	peer_quiet(_metadata, &self->s, QUIET_MS);
-	PEER_SEND(&self->s, PUBREC, 0x02, ID_BYTES(id));
-	PEER_EXPECT(&self->s, PUBREL, 0x02, ID_BYTES(id));
-	peer_quiet(_metadata, &self->s, QUIET_MS);
+	peer_quiet(_metadata, &self->s.p, QUIET_MS);
+	PEER_SEND(&self->s.p, PUBREC, 0x02, ID_BYTES(id));
+	PEER_EXPECT(&self->s.p, PUBREL, 0x02, ID_BYTES(id));
+	peer_quiet(_metadata, &self->s.p, QUIET_MS);
 	ASSERT_FALSE(async_done(&a, 0)) TH_LOG("close() did not wait");
-	PEER_SEND(&self->s, PUBCOMP, 0x02, ID_BYTES(id));
-	peer_expect_disconnect(_metadata, &self->s);
+	PEER_SEND(&self->s.p, PUBCOMP, 0x02, ID_BYTES(id));
+	peer_expect_disconnect(_metadata, &self->s.p);
 	async_join(_metadata, &a);
 }
 
@@ -2317,11 +1807,11 @@ TEST_F(session, linger_close_times_out_then_disconnects)
 	ASSERT_EQ(0, setsockopt(self->s.fd, SOL_SOCKET, SO_LINGER, &lg,
 				sizeof(lg)));
 	publish(_metadata, self->s.fd, "c", 1, "x", 1);
-	peer_publish(_metadata, &self->s, PUBLISH | PUB_QOS(1));
+	peer_publish(_metadata, &self->s.p, PUBLISH | PUB_QOS(1));
 	a.fd = self->s.fd;
 	self->s.fd = -1;
 	async_start(_metadata, &a);
-	peer_expect_disconnect(_metadata, &self->s);
+	peer_expect_disconnect(_metadata, &self->s.p);
 	async_join(_metadata, &a);
 	waited = a.end - a.start;
 	EXPECT_LE(1000 - PING_EARLY_MS, waited);
@@ -2337,12 +1827,12 @@ TEST_F(session, linger_close_nothing_inflight_at_once)
 	ASSERT_EQ(0, setsockopt(self->s.fd, SOL_SOCKET, SO_LINGER, &lg,
 				sizeof(lg)));
 	publish(_metadata, self->s.fd, "c", 0, "x", 1);
-	peer_publish(_metadata, &self->s, PUBLISH);
+	peer_publish(_metadata, &self->s.p, PUBLISH);
 	start = now_ms();
 	close(self->s.fd);
 	self->s.fd = -1;
 	EXPECT_GT(start + LATE_SLACK_MS, now_ms());
-	peer_expect_disconnect(_metadata, &self->s);
+	peer_expect_disconnect(_metadata, &self->s.p);
 }
 
 /* SO_LINGER {1, 0}: no DISCONNECT, in flight or not (the will fires). */
@@ -2351,12 +1841,12 @@ TEST_F(session, abortive_close_with_inflight_sends_nothing)
 	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
 
 	publish(_metadata, self->s.fd, "c", 1, "x", 1);
-	peer_publish(_metadata, &self->s, PUBLISH | PUB_QOS(1));
+	peer_publish(_metadata, &self->s.p, PUBLISH | PUB_QOS(1));
 	ASSERT_EQ(0, setsockopt(self->s.fd, SOL_SOCKET, SO_LINGER, &lg,
 				sizeof(lg)));
 	close(self->s.fd);
 	self->s.fd = -1;
-	peer_expect_silent_close(_metadata, &self->s);
+	peer_expect_silent_close(_metadata, &self->s.p);
 }
 
 /* shutdown(SHUT_WR): DISCONNECT and FIN; sending then fails EPIPE. */
@@ -2366,7 +1856,7 @@ TEST_F(session, shutdown_wr_sends_disconnect_then_send_epipe)
 			 .retain = NO_CMSG };
 
 	ASSERT_EQ(0, shutdown(self->s.fd, SHUT_WR));
-	peer_expect_disconnect(_metadata, &self->s);
+	peer_expect_disconnect(_metadata, &self->s.p);
 	ASSERT_EQ(-EPIPE, mqtt_send(self->s.fd, &o, "x", 1, MSG_NOSIGNAL));
 }
 
@@ -2393,13 +1883,13 @@ TEST_F(session, recv_after_shutdown_and_broker_close_queued_then_eof)
 	uint8_t buf[16];
 	struct rmsg m;
 
-	peer_publish_str(_metadata, &self->s, PUBLISH, "q", 0, "queued");
+	peer_publish_str(_metadata, &self->s.p, PUBLISH, "q", 0, "queued");
 	ASSERT_EQ(POLLIN, poll_fd(_metadata, self->s.fd, POLLIN,
 				  PEER_TIMEOUT_MS));
 	ASSERT_EQ(0, shutdown(self->s.fd, SHUT_WR));
-	peer_expect_disconnect(_metadata, &self->s);
-	close(self->s.pfd);
-	self->s.pfd = -1;
+	peer_expect_disconnect(_metadata, &self->s.p);
+	close(self->s.p.pfd);
+	self->s.p.pfd = -1;
 	ASSERT_EQ(POLLHUP, poll_fd(_metadata, self->s.fd, 0, PEER_TIMEOUT_MS) &
 			   POLLHUP);
 	recv_wait(_metadata, &m, self->s.fd, buf, sizeof(buf), 0);
@@ -2416,11 +1906,11 @@ TEST_F(session, recv_after_shutdown_returns_queued_then_eof)
 	uint8_t buf[16];
 	struct rmsg m;
 
-	peer_publish_str(_metadata, &self->s, PUBLISH, "q", 0, "queued");
+	peer_publish_str(_metadata, &self->s.p, PUBLISH, "q", 0, "queued");
 	ASSERT_EQ(POLLIN, poll_fd(_metadata, self->s.fd, POLLIN,
 				  PEER_TIMEOUT_MS));
 	ASSERT_EQ(0, shutdown(self->s.fd, SHUT_WR));
-	peer_expect_disconnect(_metadata, &self->s);
+	peer_expect_disconnect(_metadata, &self->s.p);
 	recv_wait(_metadata, &m, self->s.fd, buf, sizeof(buf), 0);
 	expect_msg(_metadata, &m, buf, "q", "queued", 6, 0, 0, 0);
 	mqtt_recv(&m, self->s.fd, buf, sizeof(buf), MSG_DONTWAIT);
@@ -2473,20 +1963,20 @@ static void end_in_child(struct __test_metadata *_metadata, struct sess *s,
 TEST_F(session, owner_exit_sends_disconnect)
 {
 	end_in_child(_metadata, &self->s, 0);
-	peer_expect_disconnect(_metadata, &self->s);
+	peer_expect_disconnect(_metadata, &self->s.p);
 }
 
 /* A process killed by a signal does not: the broker publishes the will. */
 TEST_F(session, owner_sigkill_sends_no_disconnect)
 {
 	end_in_child(_metadata, &self->s, SIGKILL);
-	peer_expect_silent_close(_metadata, &self->s);
+	peer_expect_silent_close(_metadata, &self->s.p);
 }
 
 TEST_F(session, owner_sigterm_sends_no_disconnect)
 {
 	end_in_child(_metadata, &self->s, SIGTERM);
-	peer_expect_silent_close(_metadata, &self->s);
+	peer_expect_silent_close(_metadata, &self->s.p);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -2506,7 +1996,7 @@ FIXTURE_VARIANT_ADD(peer_close, rst) { .reset = true };
 
 FIXTURE_SETUP(peer_close)
 {
-	sess_init(_metadata, &self->s);
+	sess_init(_metadata, &self->s, AF_INET);
 	sess_connect(_metadata, &self->s);
 }
 
@@ -2515,18 +2005,18 @@ FIXTURE_TEARDOWN(peer_close)
 	sess_fini(&self->s);
 }
 
-static void peer_hang_up(struct __test_metadata *_metadata, struct sess *s,
+static void peer_hang_up(struct __test_metadata *_metadata, struct peer *p,
 			 bool reset)
 {
 	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
 
 	if (reset) {
-		ASSERT_EQ(0, setsockopt(s->pfd, SOL_SOCKET, SO_LINGER, &lg,
+		ASSERT_EQ(0, setsockopt(p->pfd, SOL_SOCKET, SO_LINGER, &lg,
 					sizeof(lg)));
-		close(s->pfd);
-		s->pfd = -1;
+		close(p->pfd);
+		p->pfd = -1;
 	} else {
-		ASSERT_EQ(0, shutdown(s->pfd, SHUT_WR));
+		ASSERT_EQ(0, shutdown(p->pfd, SHUT_WR));
 	}
 }
 
@@ -2539,15 +2029,15 @@ TEST_F(peer_close, session_ends_econnreset_inflight_reported)
 
 	set_int(_metadata, self->s.fd, MQTT_DELIVERY_REPORTS, 1);
 	publish(_metadata, self->s.fd, "p", 1, "0", 1);
-	id = peer_publish(_metadata, &self->s, PUBLISH | PUB_QOS(1));
+	id = peer_publish(_metadata, &self->s.p, PUBLISH | PUB_QOS(1));
 	publish(_metadata, self->s.fd, "p", 2, "1", 1);
-	peer_publish(_metadata, &self->s, PUBLISH | PUB_QOS(2));
+	peer_publish(_metadata, &self->s.p, PUBLISH | PUB_QOS(2));
 	publish(_metadata, self->s.fd, "p", 1, "2", 1);
-	peer_publish(_metadata, &self->s, PUBLISH | PUB_QOS(1));
-	PEER_SEND(&self->s, PUBACK, 0x02, ID_BYTES(id));
+	peer_publish(_metadata, &self->s.p, PUBLISH | PUB_QOS(1));
+	PEER_SEND(&self->s.p, PUBACK, 0x02, ID_BYTES(id));
 	wait_inflight(_metadata, self->s.fd, 2);
 
-	peer_hang_up(_metadata, &self->s, variant->reset);
+	peer_hang_up(_metadata, &self->s.p, variant->reset);
 	ev = wait_session_end(_metadata, self->s.fd);
 	EXPECT_EQ(POLLIN | POLLRDHUP, ev & (POLLIN | POLLRDHUP));
 	reports_init(outcome, 3);
@@ -2557,7 +2047,7 @@ TEST_F(peer_close, session_ends_econnreset_inflight_reported)
 	EXPECT_EQ(ECONNRESET, outcome[2]) TH_LOG("%s", strerror(outcome[2]));
 	ASSERT_EQ(ECONNRESET, so_error(_metadata, self->s.fd));
 	if (!variant->reset)
-		peer_expect_silent_close(_metadata, &self->s);
+		peer_expect_silent_close(_metadata, &self->s.p);
 }
 
 /* The error is reported once; then recv gives end of file. */
@@ -2566,7 +2056,7 @@ TEST_F(peer_close, recv_econnreset_then_eof)
 	uint8_t buf[8];
 	struct rmsg m;
 
-	peer_hang_up(_metadata, &self->s, variant->reset);
+	peer_hang_up(_metadata, &self->s.p, variant->reset);
 	wait_session_end(_metadata, self->s.fd);
 	mqtt_recv(&m, self->s.fd, buf, sizeof(buf), MSG_DONTWAIT);
 	ASSERT_EQ(-ECONNRESET, m.ret);
@@ -2626,7 +2116,7 @@ FIXTURE_VARIANT_ADD(sub_ok, longest_filter) { .qos = 1, .code = 1 };
 
 FIXTURE_SETUP(sub_ok)
 {
-	sess_init(_metadata, &self->s);
+	sess_init(_metadata, &self->s, AF_INET);
 	sess_connect(_metadata, &self->s);
 }
 
@@ -2661,10 +2151,10 @@ TEST_F(sub_ok, subscribe_sends_subscribe_returns_granted_qos)
 
 	async_setsockopt(_metadata, &a, self->s.fd, MQTT_SUBSCRIBE, &self->b,
 			 optlen);
-	id = peer_subscribe(_metadata, &self->s, filter, len, variant->qos);
+	id = peer_subscribe(_metadata, &self->s.p, filter, len, variant->qos);
 	ASSERT_FALSE(async_done(&a, QUIET_MS))
 		TH_LOG("returned before the SUBACK: %s", strerror(a.err));
-	PEER_SEND(&self->s, SUBACK, 0x03, ID_BYTES(id), variant->code);
+	PEER_SEND(&self->s.p, SUBACK, 0x03, ID_BYTES(id), variant->code);
 	async_join(_metadata, &a);
 	ASSERT_EQ(0, a.ret) TH_LOG("subscribe: %s", strerror(a.err));
 	EXPECT_EQ(variant->code, self->b.sub.qos);
@@ -2681,10 +2171,10 @@ TEST_F(sub_ok, unsubscribe_sends_unsubscribe)
 
 	async_setsockopt(_metadata, &a, self->s.fd, MQTT_UNSUBSCRIBE, filter,
 			 len);
-	id = peer_unsubscribe(_metadata, &self->s, filter, len);
+	id = peer_unsubscribe(_metadata, &self->s.p, filter, len);
 	ASSERT_FALSE(async_done(&a, QUIET_MS))
 		TH_LOG("returned before the UNSUBACK: %s", strerror(a.err));
-	PEER_SEND(&self->s, UNSUBACK, 0x02, ID_BYTES(id));
+	PEER_SEND(&self->s.p, UNSUBACK, 0x02, ID_BYTES(id));
 	async_join(_metadata, &a);
 	ASSERT_EQ(0, a.ret) TH_LOG("unsubscribe: %s", strerror(a.err));
 	ASSERT_EQ(0, so_error(_metadata, self->s.fd));
@@ -2699,8 +2189,8 @@ TEST_F(session, subscribe_refused_eacces)
 	uint16_t id;
 
 	async_setsockopt(_metadata, &a, self->s.fd, MQTT_SUBSCRIBE, &b, len);
-	id = peer_subscribe(_metadata, &self->s, "no/way", 6, 1);
-	PEER_SEND(&self->s, SUBACK, 0x03, ID_BYTES(id), 0x80);
+	id = peer_subscribe(_metadata, &self->s.p, "no/way", 6, 1);
+	PEER_SEND(&self->s.p, SUBACK, 0x03, ID_BYTES(id), 0x80);
 	async_join(_metadata, &a);
 	ASSERT_EQ(-1, a.ret);
 	ASSERT_EQ(EACCES, a.err);
@@ -2728,14 +2218,14 @@ TEST_F(session, subscribe_ack_timeout_etimedout_late_suback_ignored)
 	EXPECT_LE(timeout_ms - EARLY_SLACK_MS, elapsed);
 	EXPECT_GT(timeout_ms + LATE_SLACK_MS, elapsed);
 
-	id = peer_subscribe(_metadata, &self->s, "slow", 4, 0);
-	PEER_SEND(&self->s, SUBACK, 0x03, ID_BYTES(id), 0x00);
+	id = peer_subscribe(_metadata, &self->s.p, "slow", 4, 0);
+	PEER_SEND(&self->s.p, SUBACK, 0x03, ID_BYTES(id), 0x00);
 	ASSERT_EQ(0, poll_fd(_metadata, self->s.fd, 0, QUIET_MS));
 	ASSERT_EQ(0, so_error(_metadata, self->s.fd));
 	/* Still a working session. */
 	publish(_metadata, self->s.fd, "after", 1, "x", 1);
-	id = peer_publish(_metadata, &self->s, PUBLISH | PUB_QOS(1));
-	PEER_SEND(&self->s, PUBACK, 0x02, ID_BYTES(id));
+	id = peer_publish(_metadata, &self->s.p, PUBLISH | PUB_QOS(1));
+	PEER_SEND(&self->s.p, PUBACK, 0x02, ID_BYTES(id));
 	wait_inflight(_metadata, self->s.fd, 0);
 }
 
@@ -2755,8 +2245,8 @@ TEST_F(session, unsubscribe_ack_timeout_etimedout_late_unsuback_ignored)
 	EXPECT_LE(timeout_ms - EARLY_SLACK_MS, elapsed);
 	EXPECT_GT(timeout_ms + LATE_SLACK_MS, elapsed);
 
-	id = peer_unsubscribe(_metadata, &self->s, "slow", 4);
-	PEER_SEND(&self->s, UNSUBACK, 0x02, ID_BYTES(id));
+	id = peer_unsubscribe(_metadata, &self->s.p, "slow", 4);
+	PEER_SEND(&self->s.p, UNSUBACK, 0x02, ID_BYTES(id));
 	ASSERT_EQ(0, poll_fd(_metadata, self->s.fd, 0, QUIET_MS));
 	ASSERT_EQ(0, so_error(_metadata, self->s.fd));
 }
@@ -2783,8 +2273,8 @@ TEST_F(session, subscribe_interrupted_by_signal_eintr)
 	ASSERT_EQ(EINTR, errno);
 	ASSERT_LT(0, signals_caught);
 
-	id = peer_subscribe(_metadata, &self->s, "sig", 3, 1);
-	PEER_SEND(&self->s, SUBACK, 0x03, ID_BYTES(id), 0x01);
+	id = peer_subscribe(_metadata, &self->s.p, "sig", 3, 1);
+	PEER_SEND(&self->s.p, SUBACK, 0x03, ID_BYTES(id), 0x01);
 	ASSERT_EQ(0, poll_fd(_metadata, self->s.fd, 0, QUIET_MS));
 	ASSERT_EQ(0, so_error(_metadata, self->s.fd));
 }
@@ -2799,20 +2289,21 @@ TEST_F(session, subscribe_id_distinct_from_inflight_publish)
 	uint16_t pid, sid;
 
 	publish(_metadata, self->s.fd, "p", 1, "x", 1);
-	pid = peer_publish(_metadata, &self->s, PUBLISH | PUB_QOS(1));
+	pid = peer_publish(_metadata, &self->s.p, PUBLISH | PUB_QOS(1));
 	async_setsockopt(_metadata, &a, self->s.fd, MQTT_SUBSCRIBE, &b, len);
-	sid = peer_subscribe(_metadata, &self->s, "s", 1, 0);
+	sid = peer_subscribe(_metadata, &self->s.p, "s", 1, 0);
 	ASSERT_NE(pid, sid);
 	/* And a PUBLISH sent meanwhile avoids both. */
 	publish(_metadata, self->s.fd, "p", 2, "y", 1);
-	ASSERT_EQ(PUBLISH | PUB_QOS(2), peer_next(_metadata, &self->s));
-	ASSERT_TRUE(parse_publish(&self->s, &p));
+	ASSERT_EQ(PUBLISH | PUB_QOS(2), peer_next(_metadata, &self->s.p));
+	ASSERT_TRUE(parse_publish(self->s.p.pkt, self->s.p.pkt_hdr,
+				  self->s.p.pkt_len, &p));
 	ASSERT_NE(pid, p.id);
 	ASSERT_NE(sid, p.id);
-	PEER_SEND(&self->s, SUBACK, 0x03, ID_BYTES(sid), 0x00);
+	PEER_SEND(&self->s.p, SUBACK, 0x03, ID_BYTES(sid), 0x00);
 	async_join(_metadata, &a);
 	ASSERT_EQ(0, a.ret) TH_LOG("subscribe: %s", strerror(a.err));
-	PEER_SEND(&self->s, PUBACK, 0x02, ID_BYTES(pid));
+	PEER_SEND(&self->s.p, PUBACK, 0x02, ID_BYTES(pid));
 }
 
 /* Malformed subscription requests: EINVAL, nothing sent. */
@@ -2862,7 +2353,7 @@ TEST_F(session, subscribe_bad_request_einval)
 	ASSERT_EQ(-1, setsockopt(self->s.fd, SOL_MQTT, MQTT_UNSUBSCRIBE,
 				 b.filter, MQTT_MAX_FIELD_LEN + 1));
 	ASSERT_EQ(EINVAL, errno);
-	peer_quiet(_metadata, &self->s, QUIET_MS);
+	peer_quiet(_metadata, &self->s.p, QUIET_MS);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -2902,7 +2393,7 @@ BAD_FILTER(utf8_ff, "a\xff");
 
 FIXTURE_SETUP(bad_filter)
 {
-	sess_init(_metadata, &self->s);
+	sess_init(_metadata, &self->s, AF_INET);
 	sess_connect(_metadata, &self->s);
 }
 
@@ -2918,7 +2409,7 @@ TEST_F(bad_filter, subscribe_einval_nothing_sent)
 	ASSERT_EQ(-1, setsockopt(self->s.fd, SOL_MQTT, MQTT_SUBSCRIBE,
 				 &self->b, len));
 	ASSERT_EQ(EINVAL, errno);
-	peer_quiet(_metadata, &self->s, QUIET_MS);
+	peer_quiet(_metadata, &self->s.p, QUIET_MS);
 }
 
 TEST_F(bad_filter, unsubscribe_einval_nothing_sent)
@@ -2926,7 +2417,7 @@ TEST_F(bad_filter, unsubscribe_einval_nothing_sent)
 	ASSERT_EQ(-1, setsockopt(self->s.fd, SOL_MQTT, MQTT_UNSUBSCRIBE,
 				 variant->filter, variant->len));
 	ASSERT_EQ(EINVAL, errno);
-	peer_quiet(_metadata, &self->s, QUIET_MS);
+	peer_quiet(_metadata, &self->s.p, QUIET_MS);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -2964,7 +2455,7 @@ FIXTURE_VARIANT_ADD(bad_topic, too_long) { .len = MQTT_MAX_FIELD_LEN + 1 };
 
 FIXTURE_SETUP(bad_topic)
 {
-	sess_init(_metadata, &self->s);
+	sess_init(_metadata, &self->s, AF_INET);
 	sess_connect(_metadata, &self->s);
 }
 
@@ -3012,7 +2503,7 @@ TEST_F(bad_topic, cmsg_topic_einval_nothing_sent)
 	ret = mqtt_send(self->s.fd, &o, "x", 1, MSG_NOSIGNAL);
 	optmem_restore();
 	ASSERT_EQ(-EINVAL, ret) TH_LOG("send: %s", strerror(-ret));
-	peer_quiet(_metadata, &self->s, QUIET_MS);
+	peer_quiet(_metadata, &self->s.p, QUIET_MS);
 }
 
 /* Unusual but valid topic names go out unchanged [MQTT-1.5.3-3]. */
@@ -3033,8 +2524,9 @@ TEST_F(session, unusual_valid_topics_sent_unchanged)
 		ret = mqtt_send(self->s.fd, &o, "v", 1, MSG_NOSIGNAL);
 		ASSERT_EQ(1, ret) TH_LOG("topic %u refused: %s", i,
 					 strerror(-ret));
-		peer_next(_metadata, &self->s);
-		ASSERT_TRUE(parse_publish(&self->s, &p));
+		peer_next(_metadata, &self->s.p);
+		ASSERT_TRUE(parse_publish(self->s.p.pkt, self->s.p.pkt_hdr,
+				  self->s.p.pkt_len, &p));
 		ASSERT_EQ(o.topic_len, p.topic_len);
 		EXPECT_EQ(0, memcmp(p.topic, topics[i], p.topic_len));
 	}
@@ -3082,7 +2574,7 @@ FIXTURE_VARIANT_ADD(bad_cmsg, connect_option_type) {
 
 FIXTURE_SETUP(bad_cmsg)
 {
-	sess_init(_metadata, &self->s);
+	sess_init(_metadata, &self->s, AF_INET);
 	sess_connect(_metadata, &self->s);
 }
 
@@ -3106,7 +2598,7 @@ TEST_F(bad_cmsg, send_einval_nothing_sent)
 	msg.msg_controllen = (char *)c - control;
 	ASSERT_EQ(-1, sendmsg(self->s.fd, &msg, MSG_NOSIGNAL));
 	ASSERT_EQ(EINVAL, errno);
-	peer_quiet(_metadata, &self->s, QUIET_MS);
+	peer_quiet(_metadata, &self->s.p, QUIET_MS);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -3228,7 +2720,7 @@ VIOLATION(remaining_length_5_bytes, BYTES(0x30, 0x80, 0x80, 0x80, 0x80,
 
 FIXTURE_SETUP(violation)
 {
-	sess_init(_metadata, &self->s);
+	sess_init(_metadata, &self->s, AF_INET);
 	sess_connect(_metadata, &self->s);
 }
 
@@ -3256,26 +2748,26 @@ TEST_F(violation, session_ends_eproto)
 			variant->recv_max);
 	if (variant->out_qos) {
 		publish(_metadata, self->s.fd, "v", variant->out_qos, "x", 1);
-		id = peer_publish(_metadata, &self->s,
+		id = peer_publish(_metadata, &self->s.p,
 				  PUBLISH | PUB_QOS(variant->out_qos));
 	}
 	if (variant->pubrec_first) {
-		PEER_SEND(&self->s, PUBREC, 0x02, ID_BYTES(id));
-		PEER_EXPECT(&self->s, PUBREL, 0x02, ID_BYTES(id));
+		PEER_SEND(&self->s.p, PUBREC, 0x02, ID_BYTES(id));
+		PEER_EXPECT(&self->s.p, PUBREL, 0x02, ID_BYTES(id));
 	}
 	if (variant->in_qos2) {
-		peer_publish_str(_metadata, &self->s, PUBLISH | PUB_QOS(2),
+		peer_publish_str(_metadata, &self->s.p, PUBLISH | PUB_QOS(2),
 				 "v", 0x0101, "in");
-		PEER_EXPECT(&self->s, PUBREC, 0x02, 0x01, 0x01);
+		PEER_EXPECT(&self->s.p, PUBREC, 0x02, 0x01, 0x01);
 	}
 	if (variant->request == MQTT_SUBSCRIBE) {
 		async_setsockopt(_metadata, &a, self->s.fd, MQTT_SUBSCRIBE,
 				 &self->b, sub_fill(&self->b, 0, "v", 1));
-		id = peer_subscribe(_metadata, &self->s, "v", 1, 0);
+		id = peer_subscribe(_metadata, &self->s.p, "v", 1, 0);
 	} else if (variant->request == MQTT_UNSUBSCRIBE) {
 		async_setsockopt(_metadata, &a, self->s.fd, MQTT_UNSUBSCRIBE,
 				 "v", 1);
-		id = peer_unsubscribe(_metadata, &self->s, "v", 1);
+		id = peer_unsubscribe(_metadata, &self->s.p, "v", 1);
 	}
 	if (variant->id_at) {
 		id += variant->id_delta;
@@ -3285,7 +2777,7 @@ TEST_F(violation, session_ends_eproto)
 		bytes[variant->id_at + 1] = id;
 	}
 
-	peer_send(_metadata, &self->s, bytes, variant->len);
+	peer_send(_metadata, &self->s.p, bytes, variant->len);
 	if (variant->request) {
 		/* The call may take the error SO_ERROR would report. */
 		async_join(_metadata, &a);
@@ -3296,7 +2788,7 @@ TEST_F(violation, session_ends_eproto)
 			TH_LOG("SO_ERROR %s", strerror(err));
 		ASSERT_EQ(POLLHUP, poll_fd(_metadata, self->s.fd, 0, 0) &
 				   POLLHUP);
-		peer_expect_silent_close(_metadata, &self->s);
+		peer_expect_silent_close(_metadata, &self->s.p);
 	} else {
 		expect_session_end(_metadata, &self->s, EPROTO);
 	}

@@ -24,7 +24,8 @@
  *
  * The broker is the in-process "auto broker" of autobroker.h (a thread,
  * or a child process where it must die or where the test's file
- * descriptors must not be reused), or a one-connection scripted peer.
+ * descriptors must not be reused), or the scripted peer of peer.h; the
+ * blocking calls run in peer.h's helper thread (struct async).
  * Every wait is bounded.
  */
 
@@ -41,7 +42,7 @@
 #include <sys/stat.h>
 #include <sys/time.h>
 
-#include "mqtt_test.h"
+#include "peer.h"
 #include "autobroker.h"
 
 /* The connect/close cycles; MQTT_STRESS_CYCLES overrides. */
@@ -75,119 +76,58 @@ FIXTURE_TEARDOWN(slow)
 }
 
 /* ---------------------------------------------------------------------- */
-/* A call in a helper thread                                               */
+/* The scripted peer's side                                                */
 /* ---------------------------------------------------------------------- */
 
-enum call { CALL_CONNECT, CALL_SUBSCRIBE, CALL_SEND, CALL_RECV };
-
-struct bg {
-	enum call call;
-	int fd;
-	struct sockaddr_in addr;
-	int ret, err;
-	int64_t end;
-	pthread_t thread;
-	volatile int done;
-};
-
-static void *bg_main(void *arg)
+/* A session with MQTT_ACK_TIMEOUT 5 s. */
+static void session_up(struct __test_metadata *_metadata, struct sess *s)
 {
-	struct bg *b = arg;
-	struct sub_buf sb;
-	socklen_t len;
-	char buf[64];
-
-	switch (b->call) {
-	case CALL_CONNECT:
-		b->ret = connect(b->fd, (struct sockaddr *)&b->addr,
-				 sizeof(b->addr));
-		break;
-	case CALL_SUBSCRIBE:
-		len = sub_fill(&sb, 1, "bg/sub", 6);
-		b->ret = setsockopt(b->fd, SOL_MQTT, MQTT_SUBSCRIBE, &sb, len);
-		break;
-	case CALL_SEND:
-		b->ret = send(b->fd, "x", 1, MSG_NOSIGNAL);
-		break;
-	case CALL_RECV:
-		b->ret = recv(b->fd, buf, sizeof(buf), 0);
-		break;
-	}
-	b->err = b->ret < 0 ? errno : 0;
-	b->end = now_ms();
-	__atomic_store_n(&b->done, 1, __ATOMIC_RELEASE);
-	return NULL;
-}
-
-static int bg_start(struct bg *b)
-{
-	sigset_t all, old;
-	int ret;
-
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	ret = pthread_create(&b->thread, NULL, bg_main, b);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	return ret;
-}
-
-/* Did the call return within ms?  Joins it if so. */
-static bool bg_wait(struct bg *b, int ms)
-{
-	int64_t deadline = now_ms() + ms;
-
-	while (!__atomic_load_n(&b->done, __ATOMIC_ACQUIRE)) {
-		if (now_ms() > deadline)
-			return false;
-		usleep(2000);
-	}
-	pthread_join(b->thread, NULL);
-	return true;
-}
-
-/* A connected session with a scripted peer; window max 1 if asked. */
-static void session_up(struct __test_metadata *_metadata, struct peer *p,
-		       int *fd)
-{
-	int err;
-
-	ASSERT_EQ(0, peer_listen(p));
-	*fd = mqtt_socket(_metadata, SOCK_SEQPACKET);
-	set_int(_metadata, *fd, MQTT_KEEPALIVE, 0);
-	set_int(_metadata, *fd, MQTT_ACK_TIMEOUT, 5000);
-	set_nonblock(_metadata, *fd);
-	ASSERT_EQ(EINPROGRESS, connect_in(*fd, &p->addr));
-	err = peer_accept(p, true);
-	ASSERT_EQ(0, err) TH_LOG("peer: %s", strerror(err));
-	ASSERT_EQ(POLLOUT, poll_fd(_metadata, *fd, POLLOUT, PEER_TIMEOUT_MS) &
-			   (POLLOUT | POLLERR | POLLHUP));
-	ASSERT_EQ(0, so_error(_metadata, *fd));
-	ASSERT_EQ(0, fcntl(*fd, F_SETFL, fcntl(*fd, F_GETFL) & ~O_NONBLOCK));
+	sess_init(_metadata, s, AF_INET);
+	set_int(_metadata, s->fd, MQTT_ACK_TIMEOUT, 5000);
+	sess_connect(_metadata, s);
 }
 
 /* Fill a window of 1 with a QoS 1 PUBLISH the peer reads: its id. */
 static uint16_t fill_window(struct __test_metadata *_metadata,
 			    struct peer *p, int fd)
 {
-	uint8_t pkt[64];
-	ssize_t n;
+	uint16_t id;
 
 	set_int(_metadata, fd, MQTT_INFLIGHT_MAX, 1);
 	set_int(_metadata, fd, MQTT_PUBLISH_QOS, 1);
 	set_str(_metadata, fd, MQTT_PUBLISH_TOPIC, "w", 1);
 	ASSERT_EQ(1, send(fd, "x", 1, MSG_NOSIGNAL));
-	n = peer_packet(p->pfd, pkt, sizeof(pkt));
-	ASSERT_LT(5, n) TH_LOG("peer: %s", strerror(-n));
-	ASSERT_EQ(0x32, pkt[0]);
-	return pkt[n - 3] << 8 | pkt[n - 2];
+	id = peer_publish(_metadata, p, PUBLISH | PUB_QOS(1));
+	ASSERT_LT(5, (int)p->pkt_len);
+	return id;
 }
 
-static void peer_puback(struct __test_metadata *_metadata, struct peer *p,
-			uint16_t id)
+/*
+ * connect() of a new socket (MQTT_CONNECT_TIMEOUT timeout_ms, 0: the
+ * test default) blocking in the helper thread; the peer has read the
+ * CONNECT and not answered.
+ */
+static void connect_in_thread(struct __test_metadata *_metadata,
+			      struct async *a, struct peer *p, int timeout_ms)
 {
-	uint8_t ack[] = { 0x40, 0x02, id >> 8, id & 0xff };
+	ASSERT_EQ(0, peer_listen(p, AF_INET));
+	a->fn = do_connect;
+	a->fd = mqtt_socket(_metadata, SOCK_SEQPACKET);
+	if (timeout_ms)
+		set_int(_metadata, a->fd, MQTT_CONNECT_TIMEOUT, timeout_ms);
+	a->buf = &p->addr;
+	a->len = p->alen;
+	async_start(_metadata, a);
+	ASSERT_EQ(0, peer_handshake(p, false));
+}
 
-	ASSERT_EQ(4, send(p->pfd, ack, 4, MSG_NOSIGNAL));
+/* A SUBSCRIBE of "bg/sub" at QoS 1 in the helper thread. */
+static void async_subscribe(struct __test_metadata *_metadata,
+			    struct async *a, struct sub_buf *sb, int fd)
+{
+	socklen_t len = sub_fill(sb, 1, "bg/sub", 6);
+
+	async_setsockopt(_metadata, a, fd, MQTT_SUBSCRIBE, sb, len);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -201,74 +141,58 @@ static void peer_puback(struct __test_metadata *_metadata, struct peer *p,
  */
 TEST(close_during_blocking_connect_then_connack)
 {
-	static const uint8_t connack[] = { 0x20, 0x02, 0x00, 0x00 };
-	struct bg b = { .call = CALL_CONNECT };
+	struct async b = { };
 	struct peer p;
-	uint8_t pkt[16];
 	ssize_t n;
 
-	ASSERT_EQ(0, peer_listen(&p));
-	b.fd = mqtt_socket(_metadata, SOCK_SEQPACKET);
-	b.addr = p.addr;
-	ASSERT_EQ(0, bg_start(&b));
-	ASSERT_EQ(0, peer_accept(&p, false));
+	connect_in_thread(_metadata, &b, &p, 0);
 	ASSERT_EQ(0, close(b.fd));
-	EXPECT_FALSE(bg_wait(&b, QUIET_MS)) TH_LOG("connect returned %d: %s",
-						   b.ret, strerror(b.err));
-	ASSERT_EQ(4, send(p.pfd, connack, 4, MSG_NOSIGNAL));
-	ASSERT_TRUE(bg_wait(&b, PEER_TIMEOUT_MS));
+	EXPECT_FALSE(async_done(&b, QUIET_MS))
+		TH_LOG("connect returned %zd: %s", b.ret, strerror(b.err));
+	ASSERT_EQ(0, peer_connack(&p, 0, 0));
+	ASSERT_TRUE(async_done(&b, PEER_TIMEOUT_MS));
 	EXPECT_EQ(0, b.ret) TH_LOG("connect: %s", strerror(b.err));
 	/* The release follows the call: DISCONNECT, then FIN. */
-	n = peer_packet(p.pfd, pkt, sizeof(pkt));
+	n = peer_pkt(&p, PEER_TIMEOUT_MS);
 	EXPECT_EQ(2, n);
-	EXPECT_EQ(0xe0, pkt[0]);
-	EXPECT_EQ(0, peer_wait_closed(p.pfd));
+	EXPECT_EQ(DISCONNECT, p.pkt[0]);
+	EXPECT_TRUE(peer_closed(&p));
 	peer_close(&p);
 }
 
 /* close() during a blocking connect to a silent peer: ETIMEDOUT. */
 TEST(close_during_blocking_connect_times_out)
 {
-	struct bg b = { .call = CALL_CONNECT };
+	struct async b = { };
 	struct peer p;
 
-	ASSERT_EQ(0, peer_listen(&p));
-	b.fd = mqtt_socket(_metadata, SOCK_SEQPACKET);
-	set_int(_metadata, b.fd, MQTT_CONNECT_TIMEOUT, 1000);
-	b.addr = p.addr;
-	ASSERT_EQ(0, bg_start(&b));
-	ASSERT_EQ(0, peer_accept(&p, false));
+	connect_in_thread(_metadata, &b, &p, 1000);
 	ASSERT_EQ(0, close(b.fd));
-	ASSERT_TRUE(bg_wait(&b, 1000 + LATE_SLACK_MS + 1000))
+	ASSERT_TRUE(async_done(&b, 1000 + LATE_SLACK_MS + 1000))
 		TH_LOG("connect outlived MQTT_CONNECT_TIMEOUT after close");
 	EXPECT_EQ(-1, b.ret);
 	EXPECT_EQ(ETIMEDOUT, b.err) TH_LOG("connect: %s", strerror(b.err));
-	EXPECT_EQ(0, peer_wait_closed(p.pfd));
+	EXPECT_TRUE(peer_closed(&p));
 	peer_close(&p);
 }
 
 /* shutdown() during a blocking connect: ENOTCONN, the connect goes on. */
 TEST(shutdown_during_blocking_connect)
 {
-	static const uint8_t connack[] = { 0x20, 0x02, 0x00, 0x00 };
-	struct bg b = { .call = CALL_CONNECT };
+	struct async b = { };
 	struct peer p;
 	int64_t start;
 
-	ASSERT_EQ(0, peer_listen(&p));
-	b.fd = mqtt_socket(_metadata, SOCK_SEQPACKET);
-	b.addr = p.addr;
-	ASSERT_EQ(0, bg_start(&b));
-	ASSERT_EQ(0, peer_accept(&p, false));
+	connect_in_thread(_metadata, &b, &p, 0);
 	start = now_ms();
 	EXPECT_EQ(-1, shutdown(b.fd, SHUT_RDWR));
 	EXPECT_EQ(ENOTCONN, errno);
 	EXPECT_GT(start + 1000, now_ms()) TH_LOG("shutdown blocked");
-	ASSERT_EQ(4, send(p.pfd, connack, 4, MSG_NOSIGNAL));
-	ASSERT_TRUE(bg_wait(&b, PEER_TIMEOUT_MS));
+	ASSERT_EQ(0, peer_connack(&p, 0, 0));
+	ASSERT_TRUE(async_done(&b, PEER_TIMEOUT_MS));
 	EXPECT_EQ(0, b.ret) TH_LOG("connect: %s", strerror(b.err));
 	close(b.fd);
-	EXPECT_EQ(0, peer_wait_closed(p.pfd));
+	EXPECT_TRUE(peer_closed(&p));
 	peer_close(&p);
 }
 
@@ -279,18 +203,18 @@ TEST(close_during_nonblocking_connect_in_epoll)
 	struct peer p;
 	int fd, ep;
 
-	ASSERT_EQ(0, peer_listen(&p));
+	ASSERT_EQ(0, peer_listen(&p, AF_INET));
 	fd = mqtt_socket(_metadata, SOCK_SEQPACKET | SOCK_NONBLOCK);
 	ep = epoll_create1(0);
 	ASSERT_LE(0, ep);
 	ASSERT_EQ(0, epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev));
-	ASSERT_EQ(EINPROGRESS, connect_in(fd, &p.addr));
-	ASSERT_EQ(0, peer_accept(&p, false));
+	ASSERT_EQ(EINPROGRESS, peer_connect(fd, &p));
+	ASSERT_EQ(0, peer_handshake(&p, false));
 	ASSERT_EQ(0, epoll_wait(ep, &out, 1, 50));
 	ASSERT_EQ(0, close(fd));
 	/* The file is gone: epoll forgets it, the peer sees TCP close. */
 	EXPECT_EQ(0, epoll_wait(ep, &out, 1, QUIET_MS));
-	EXPECT_EQ(0, peer_wait_closed(p.pfd));
+	EXPECT_TRUE(peer_closed(&p));
 	close(ep);
 	peer_close(&p);
 }
@@ -298,146 +222,130 @@ TEST(close_during_nonblocking_connect_in_epoll)
 /* close() during the SUBSCRIBE wait: the wait ends by SUBACK or timeout. */
 TEST(close_during_subscribe_wait)
 {
-	struct bg b = { .call = CALL_SUBSCRIBE };
-	struct peer p;
-	uint8_t pkt[64];
+	struct async b = { };
+	struct sub_buf sb;
+	struct sess s;
 	ssize_t n;
 
-	session_up(_metadata, &p, &b.fd);
+	session_up(_metadata, &s);
+	b.fd = s.fd;
 	set_int(_metadata, b.fd, MQTT_ACK_TIMEOUT, 1000);
-	ASSERT_EQ(0, bg_start(&b));
-	n = peer_packet(p.pfd, pkt, sizeof(pkt));
+	async_subscribe(_metadata, &b, &sb, b.fd);
+	n = peer_pkt(&s.p, PEER_TIMEOUT_MS);
 	ASSERT_LT(4, n);
-	ASSERT_EQ(0x82, pkt[0]);
+	ASSERT_EQ(SUBSCRIBE, s.p.pkt[0]);
 	ASSERT_EQ(0, close(b.fd));
-	ASSERT_TRUE(bg_wait(&b, 1000 + LATE_SLACK_MS + 1000));
+	ASSERT_TRUE(async_done(&b, 1000 + LATE_SLACK_MS + 1000));
 	EXPECT_EQ(ETIMEDOUT, b.err);
-	n = peer_packet(p.pfd, pkt, sizeof(pkt));
+	n = peer_pkt(&s.p, PEER_TIMEOUT_MS);
 	EXPECT_EQ(2, n);
-	EXPECT_EQ(0xe0, pkt[0]);
-	EXPECT_EQ(0, peer_wait_closed(p.pfd));
-	peer_close(&p);
+	EXPECT_EQ(DISCONNECT, s.p.pkt[0]);
+	EXPECT_TRUE(peer_closed(&s.p));
+	peer_close(&s.p);
 }
 
 /* shutdown() during the SUBSCRIBE wait, then the broker closes. */
 TEST(shutdown_during_subscribe_wait)
 {
-	struct bg b = { .call = CALL_SUBSCRIBE };
-	struct peer p;
-	uint8_t pkt[64];
+	struct async b = { };
+	struct sub_buf sb;
+	struct sess s;
 	ssize_t n;
 
-	session_up(_metadata, &p, &b.fd);
-	ASSERT_EQ(0, bg_start(&b));
-	n = peer_packet(p.pfd, pkt, sizeof(pkt));
-	ASSERT_EQ(0x82, pkt[0]);
+	session_up(_metadata, &s);
+	b.fd = s.fd;
+	async_subscribe(_metadata, &b, &sb, b.fd);
+	n = peer_pkt(&s.p, PEER_TIMEOUT_MS);
+	ASSERT_EQ(SUBSCRIBE, s.p.pkt[0]);
 	ASSERT_EQ(0, shutdown(b.fd, SHUT_RDWR));
-	n = peer_packet(p.pfd, pkt, sizeof(pkt));
+	n = peer_pkt(&s.p, PEER_TIMEOUT_MS);
 	EXPECT_EQ(2, n);
-	EXPECT_EQ(0xe0, pkt[0]);
+	EXPECT_EQ(DISCONNECT, s.p.pkt[0]);
 	/* The broker closes without SUBACK: the wait must end now. */
-	close(p.pfd);
-	p.pfd = -1;
-	ASSERT_TRUE(bg_wait(&b, 2000)) TH_LOG("SUBSCRIBE outlived the session");
+	close(s.p.pfd);
+	s.p.pfd = -1;
+	ASSERT_TRUE(async_done(&b, 2000))
+		TH_LOG("SUBSCRIBE outlived the session");
 	EXPECT_EQ(-1, b.ret);
 	TH_LOG("SUBSCRIBE after shutdown and broker close: %s",
 	       strerror(b.err));
 	close(b.fd);
-	peer_close(&p);
+	peer_close(&s.p);
 }
 
 /* close() during a send blocked on the window: the ack completes it. */
 TEST(close_during_blocked_send)
 {
-	struct bg b = { .call = CALL_SEND };
-	struct peer p;
-	uint8_t pkt[64];
+	struct async b = { .fn = do_send, .buf = "x", .len = 1,
+			   .flags = MSG_NOSIGNAL };
+	struct sess s;
 	uint16_t id;
 	ssize_t n;
 
-	session_up(_metadata, &p, &b.fd);
-	id = fill_window(_metadata, &p, b.fd);
-	ASSERT_EQ(0, bg_start(&b));
-	EXPECT_FALSE(bg_wait(&b, QUIET_MS)) TH_LOG("send did not wait");
+	session_up(_metadata, &s);
+	b.fd = s.fd;
+	id = fill_window(_metadata, &s.p, b.fd);
+	async_start(_metadata, &b);
+	EXPECT_FALSE(async_done(&b, QUIET_MS)) TH_LOG("send did not wait");
 	ASSERT_EQ(0, close(b.fd));
-	EXPECT_FALSE(bg_wait(&b, QUIET_MS));
-	peer_puback(_metadata, &p, id);
-	ASSERT_TRUE(bg_wait(&b, PEER_TIMEOUT_MS));
+	EXPECT_FALSE(async_done(&b, QUIET_MS));
+	PEER_SEND(&s.p, PUBACK, 0x02, ID_BYTES(id));
+	ASSERT_TRUE(async_done(&b, PEER_TIMEOUT_MS));
 	EXPECT_EQ(1, b.ret) TH_LOG("send: %s", strerror(b.err));
 	/* The PUBLISH, then DISCONNECT at release. */
-	n = peer_packet(p.pfd, pkt, sizeof(pkt));
+	n = peer_pkt(&s.p, PEER_TIMEOUT_MS);
 	EXPECT_LT(0, n);
-	EXPECT_EQ(0x32, pkt[0]);
-	n = peer_packet(p.pfd, pkt, sizeof(pkt));
+	EXPECT_EQ(PUBLISH | PUB_QOS(1), s.p.pkt[0]);
+	n = peer_pkt(&s.p, PEER_TIMEOUT_MS);
 	EXPECT_EQ(2, n);
-	EXPECT_EQ(0xe0, pkt[0]);
-	EXPECT_EQ(0, peer_wait_closed(p.pfd));
-	peer_close(&p);
+	EXPECT_EQ(DISCONNECT, s.p.pkt[0]);
+	EXPECT_TRUE(peer_closed(&s.p));
+	peer_close(&s.p);
 }
 
 /* shutdown() wakes a send blocked on the window: EPIPE at once. */
 TEST(shutdown_wakes_blocked_send)
 {
-	struct bg b = { .call = CALL_SEND };
-	struct peer p;
+	struct async b = { .fn = do_send, .buf = "x", .len = 1,
+			   .flags = MSG_NOSIGNAL };
+	struct sess s;
 	int64_t start;
 
-	session_up(_metadata, &p, &b.fd);
-	fill_window(_metadata, &p, b.fd);
-	ASSERT_EQ(0, bg_start(&b));
-	EXPECT_FALSE(bg_wait(&b, QUIET_MS));
+	session_up(_metadata, &s);
+	b.fd = s.fd;
+	fill_window(_metadata, &s.p, b.fd);
+	async_start(_metadata, &b);
+	EXPECT_FALSE(async_done(&b, QUIET_MS));
 	start = now_ms();
 	ASSERT_EQ(0, shutdown(b.fd, SHUT_RDWR));
-	ASSERT_TRUE(bg_wait(&b, 2000)) TH_LOG("send not woken by shutdown");
-	EXPECT_EQ(EPIPE, b.err) TH_LOG("send: %d %s", b.ret, strerror(b.err));
+	ASSERT_TRUE(async_done(&b, 2000)) TH_LOG("send not woken by shutdown");
+	EXPECT_EQ(EPIPE, b.err) TH_LOG("send: %zd %s", b.ret, strerror(b.err));
 	TH_LOG("send returned %lld ms after shutdown",
 	       (long long)(b.end - start));
 	close(b.fd);
-	peer_close(&p);
+	peer_close(&s.p);
 }
 
 /* shutdown(SHUT_RD) wakes a blocked recv: 0. */
 TEST(shutdown_wakes_blocked_recv)
 {
-	struct bg b = { .call = CALL_RECV };
-	struct peer p;
+	struct async b = { .fn = do_recv };
+	struct sess s;
 
-	session_up(_metadata, &p, &b.fd);
-	ASSERT_EQ(0, bg_start(&b));
-	EXPECT_FALSE(bg_wait(&b, QUIET_MS));
+	session_up(_metadata, &s);
+	b.fd = s.fd;
+	async_start(_metadata, &b);
+	EXPECT_FALSE(async_done(&b, QUIET_MS));
 	ASSERT_EQ(0, shutdown(b.fd, SHUT_RD));
-	ASSERT_TRUE(bg_wait(&b, 2000)) TH_LOG("recv not woken by shutdown");
+	ASSERT_TRUE(async_done(&b, 2000)) TH_LOG("recv not woken by shutdown");
 	EXPECT_EQ(0, b.ret) TH_LOG("recv: %s", strerror(b.err));
 	close(b.fd);
-	peer_close(&p);
+	peer_close(&s.p);
 }
 
 /* ---------------------------------------------------------------------- */
 /* Signals during every blocking call                                      */
 /* ---------------------------------------------------------------------- */
-
-static volatile sig_atomic_t signals_caught, signals_left;
-
-/* Counts; the storm stops by itself after signals_left signals. */
-static void count_signal(int sig)
-{
-	static const struct itimerval off;
-
-	(void)sig;
-	signals_caught++;
-	if (--signals_left <= 0)
-		setitimer(ITIMER_REAL, &off, NULL);
-}
-
-/* A storm of SIGALRM every 10 ms, 20 of them (~200 ms). */
-static void storm(void)
-{
-	struct itimerval tick = { .it_value.tv_usec = 10000,
-				  .it_interval.tv_usec = 10000 };
-
-	signals_left = 20;
-	setitimer(ITIMER_REAL, &tick, NULL);
-}
 
 /* Keep calling while EINTR; count the interruptions. */
 #define RETRY_EINTR(ret, call, eintrs) do {				\
@@ -477,7 +385,7 @@ static void signal_storm(struct __test_metadata *_metadata, bool restart)
 
 	/* connect: EINTR (or restarted: EALREADY), then completes. */
 	signals_caught = 0;
-	storm();
+	signal_ticks(10, 20);
 	ret = connect(fd, (struct sockaddr *)&ab->addr, sizeof(ab->addr));
 	err = ret ? errno : 0;
 	if (err == EINTR)
@@ -496,7 +404,7 @@ static void signal_storm(struct __test_metadata *_metadata, bool restart)
 
 	/* SUBSCRIBE: EINTR even with SA_RESTART (a bounded wait). */
 	signals_caught = 0;
-	storm();
+	signal_ticks(10, 20);
 	len = sub_fill(&sb, 0, "sig", 3);
 	RETRY_EINTR(ret, setsockopt(fd, SOL_MQTT, MQTT_SUBSCRIBE, &sb, len),
 		    eintr_sub);
@@ -509,14 +417,14 @@ static void signal_storm(struct __test_metadata *_metadata, bool restart)
 	set_str(_metadata, fd, MQTT_PUBLISH_TOPIC, "sig", 3);
 	ASSERT_EQ(1, send(fd, "1", 1, MSG_NOSIGNAL));
 	signals_caught = 0;
-	storm();
+	signal_ticks(10, 20);
 	RETRY_EINTR(ret, send(fd, "2", 1, MSG_NOSIGNAL), eintr_send);
 	EXPECT_EQ(1, ret) TH_LOG("send 2: %s", strerror(errno));
 	total += signals_caught;
 
 	/* recv waiting for the echoes (each 100 ms late). */
 	signals_caught = 0;
-	storm();
+	signal_ticks(10, 20);
 	RETRY_EINTR(ret, recv(fd, buf, sizeof(buf), 0), eintr_recv);
 	EXPECT_EQ(1, ret) TH_LOG("recv: %s", strerror(errno));
 	RETRY_EINTR(ret, recv(fd, buf, sizeof(buf), 0), eintr_recv);
@@ -571,40 +479,41 @@ TEST(send_waiting_for_window_survives_topic_change)
 	static const char old_topic[] =
 		"stress/old/topic/long-enough-for-its-own-kmalloc-bucket/0123";
 	static const char new_topic[] = "stress/new";
-	struct bg b = { .call = CALL_SEND };
-	struct peer p;
-	uint8_t pkt[256];
+	struct async b = { .fn = do_send, .buf = "x", .len = 1,
+			   .flags = MSG_NOSIGNAL };
+	struct sess s;
 	uint16_t id;
 	size_t tl;
 	ssize_t n;
 
-	session_up(_metadata, &p, &b.fd);
-	id = fill_window(_metadata, &p, b.fd);
+	session_up(_metadata, &s);
+	b.fd = s.fd;
+	id = fill_window(_metadata, &s.p, b.fd);
 	set_str(_metadata, b.fd, MQTT_PUBLISH_TOPIC, old_topic,
 		strlen(old_topic));
-	ASSERT_EQ(0, bg_start(&b));
-	ASSERT_FALSE(bg_wait(&b, QUIET_MS)) TH_LOG("send did not wait");
+	async_start(_metadata, &b);
+	ASSERT_FALSE(async_done(&b, QUIET_MS)) TH_LOG("send did not wait");
 	set_str(_metadata, b.fd, MQTT_PUBLISH_TOPIC, new_topic,
 		strlen(new_topic));
-	peer_puback(_metadata, &p, id);
-	ASSERT_TRUE(bg_wait(&b, PEER_TIMEOUT_MS));
+	PEER_SEND(&s.p, PUBACK, 0x02, ID_BYTES(id));
+	ASSERT_TRUE(async_done(&b, PEER_TIMEOUT_MS));
 	ASSERT_EQ(1, b.ret) TH_LOG("send: %s", strerror(b.err));
-	n = peer_packet(p.pfd, pkt, sizeof(pkt));
+	n = peer_pkt(&s.p, PEER_TIMEOUT_MS);
 	ASSERT_LT(4, n) TH_LOG("peer: %s", strerror(-n));
-	ASSERT_EQ(0x32, pkt[0]);
-	tl = pkt[2] << 8 | pkt[3];
+	ASSERT_EQ(PUBLISH | PUB_QOS(1), s.p.pkt[0]);
+	tl = s.p.pkt[2] << 8 | s.p.pkt[3];
 	if (!(tl == strlen(old_topic) &&
-	      !memcmp(pkt + 4, old_topic, tl)) &&
-	    !(tl == strlen(new_topic) && !memcmp(pkt + 4, new_topic, tl))) {
-		log_hex(_metadata, "topic sent", pkt + 4, tl, 0);
-		log_hex(_metadata, "topic sent", pkt + 4, tl, 32);
+	      !memcmp(s.p.pkt + 4, old_topic, tl)) &&
+	    !(tl == strlen(new_topic) && !memcmp(s.p.pkt + 4, new_topic, tl))) {
+		log_hex(_metadata, "topic sent", s.p.pkt + 4, tl, 0);
+		log_hex(_metadata, "topic sent", s.p.pkt + 4, tl, 32);
 		ASSERT_TRUE(false) TH_LOG("the PUBLISH carries a topic of %zu "
 					  "bytes that is neither the old nor "
 					  "the new default (freed memory?)",
 					  tl);
 	}
 	close(b.fd);
-	peer_close(&p);
+	peer_close(&s.p);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -1084,88 +993,76 @@ static int lo_up(void)
 
 FIXTURE(netns) {
 	int orig;		/* the test's own network namespace */
-	struct peer p;
-	int fd;
+	struct sess s;
 };
 
 FIXTURE_SETUP(netns)
 {
-	self->fd = -1;
-	self->p.lfd = self->p.pfd = -1;
+	self->s.fd = -1;
+	self->s.p.lfd = self->s.p.pfd = -1;
 	self->orig = open("/proc/self/ns/net", O_RDONLY);
 	ASSERT_LE(0, self->orig);
 	if (unshare(CLONE_NEWNET))
 		SKIP(return, "unshare(CLONE_NEWNET): %s", strerror(errno));
 	ASSERT_EQ(0, lo_up());
 	/* Peer and AF_MQTT socket live in the new namespace. */
-	ASSERT_EQ(0, peer_listen(&self->p));
-	self->fd = mqtt_socket(_metadata, SOCK_SEQPACKET | SOCK_NONBLOCK);
-	set_int(_metadata, self->fd, MQTT_KEEPALIVE, 0);
-	ASSERT_EQ(EINPROGRESS, connect_in(self->fd, &self->p.addr));
-	ASSERT_EQ(0, peer_accept(&self->p, true));
-	ASSERT_EQ(POLLOUT, poll_fd(_metadata, self->fd, POLLOUT,
-				   PEER_TIMEOUT_MS) &
-			   (POLLOUT | POLLERR | POLLHUP));
-	ASSERT_EQ(0, so_error(_metadata, self->fd));
+	sess_up(_metadata, &self->s, AF_INET);
+	set_nonblock(_metadata, self->s.fd);
 	/* Leave it: only the sockets hold it now. */
 	ASSERT_EQ(0, setns(self->orig, CLONE_NEWNET));
 }
 
 FIXTURE_TEARDOWN(netns)
 {
-	if (self->fd >= 0)
-		close(self->fd);
-	peer_close(&self->p);
+	sess_fini(&self->s);
 	close(self->orig);
 }
 
 /* The namespace's last other sockets close: the session ends, cleanly. */
 TEST_F(netns, peer_gone_then_socket_used_and_closed)
 {
-	uint8_t pkt[64];
 	char buf[16];
 	ssize_t n;
 
-	if (self->fd < 0)
+	if (self->s.fd < 0)
 		SKIP(return, "no namespace");
-	set_nonblock(_metadata, self->fd);
-	set_str(_metadata, self->fd, MQTT_PUBLISH_TOPIC, "ns/x", 4);
-	publish(_metadata, self->fd, "ns/x", 0, "1", 1);
-	n = peer_packet(self->p.pfd, pkt, sizeof(pkt));
+	set_nonblock(_metadata, self->s.fd);
+	set_str(_metadata, self->s.fd, MQTT_PUBLISH_TOPIC, "ns/x", 4);
+	publish(_metadata, self->s.fd, "ns/x", 0, "1", 1);
+	n = peer_pkt(&self->s.p, PEER_TIMEOUT_MS);
 	ASSERT_LT(0, n);
-	EXPECT_EQ(0x30, pkt[0]);
-	peer_close(&self->p);
+	EXPECT_EQ(PUBLISH, self->s.p.pkt[0]);
+	peer_close(&self->s.p);
 	/* Now the AF_MQTT socket's TCP socket is all that holds it. */
-	ASSERT_EQ(POLLERR | POLLHUP, poll_fd(_metadata, self->fd, 0,
+	ASSERT_EQ(POLLERR | POLLHUP, poll_fd(_metadata, self->s.fd, 0,
 					     PEER_TIMEOUT_MS) &
 				     (POLLERR | POLLHUP));
-	EXPECT_EQ(ECONNRESET, so_error(_metadata, self->fd));
-	EXPECT_EQ(-1, send(self->fd, "x", 1, MSG_NOSIGNAL));
+	EXPECT_EQ(ECONNRESET, so_error(_metadata, self->s.fd));
+	EXPECT_EQ(-1, send(self->s.fd, "x", 1, MSG_NOSIGNAL));
 	EXPECT_EQ(EPIPE, errno);
-	EXPECT_EQ(0, recv(self->fd, buf, sizeof(buf), 0));
-	EXPECT_EQ(0, get_int(_metadata, self->fd, MQTT_INFLIGHT));
-	EXPECT_EQ(0, close(self->fd));
-	self->fd = -1;
+	EXPECT_EQ(0, recv(self->s.fd, buf, sizeof(buf), 0));
+	EXPECT_EQ(0, get_int(_metadata, self->s.fd, MQTT_INFLIGHT));
+	EXPECT_EQ(0, close(self->s.fd));
+	self->s.fd = -1;
 }
 
 /* The socket closes first, then the peer: the namespace dies last. */
 TEST_F(netns, socket_closed_while_namespace_unreachable)
 {
-	uint8_t pkt[64];
 	ssize_t n;
 
-	if (self->fd < 0)
+	if (self->s.fd < 0)
 		SKIP(return, "no namespace");
-	publish(_metadata, self->fd, "ns/y", 1, "1", 1);
-	n = peer_packet(self->p.pfd, pkt, sizeof(pkt));
+	publish(_metadata, self->s.fd, "ns/y", 1, "1", 1);
+	n = peer_pkt(&self->s.p, PEER_TIMEOUT_MS);
 	ASSERT_LT(0, n);
-	EXPECT_EQ(0x32, pkt[0]);
-	EXPECT_EQ(0, close(self->fd));
-	self->fd = -1;
-	n = peer_packet(self->p.pfd, pkt, sizeof(pkt));
+	EXPECT_EQ(PUBLISH | PUB_QOS(1), self->s.p.pkt[0]);
+	EXPECT_EQ(0, close(self->s.fd));
+	self->s.fd = -1;
+	n = peer_pkt(&self->s.p, PEER_TIMEOUT_MS);
 	EXPECT_EQ(2, n);
-	EXPECT_EQ(0xe0, pkt[0]);
-	EXPECT_EQ(0, peer_wait_closed(self->p.pfd));
+	EXPECT_EQ(DISCONNECT, self->s.p.pkt[0]);
+	EXPECT_TRUE(peer_closed(&self->s.p));
 }
 
 /* A socket created in a namespace that is then left connects in it. */

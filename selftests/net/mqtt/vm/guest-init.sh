@@ -171,6 +171,9 @@ export MQTT_BROKER_AUTH_PORT=1884
 export MQTT_BROKER_V6_PORT=1885
 export MQTT_BROKER_USER=gw
 export MQTT_BROKER_PASS=gw-secret
+# This runner guarantees the broker: a test that finds none fails here
+# instead of skipping (require_broker() in mqtt_test.h).
+export MQTT_TEST_BROKER_REQUIRED=1
 
 if start_broker; then
 	wait_broker && log "mosquitto listening on 127.0.0.1:$MQTT_BROKER_PORT," \
