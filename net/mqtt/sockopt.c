@@ -100,11 +100,13 @@ static int mqtt_sockopt_subscribe(struct mqtt_sock *msk, int optname,
 		return -EACCES;
 	if (err < 0 || !sub)
 		return err < 0 ? err : 0;
+	/* Subscribed, whatever the copy says: the broker has it. */
 	qos = err;
-	err = copy_to_sockptr_offset(optval,
-				     offsetof(struct mqtt_subscription, qos),
-				     &qos, sizeof(qos));
-	return err < 0 ? err : 0;
+	if (copy_to_sockptr_offset(optval,
+				   offsetof(struct mqtt_subscription, qos),
+				   &qos, sizeof(qos)))
+		return -EFAULT;
+	return 0;
 }
 
 static int mqtt_setsockopt_locked(struct mqtt_sock *msk, int optname,

@@ -2199,6 +2199,37 @@ TEST_F(session, subscribe_refused_eacces)
 	ASSERT_EQ(0, so_error(_metadata, self->s.fd));
 }
 
+/* The granted QoS cannot be written back (the request sits in a page
+ * made read-only): EFAULT, although the broker granted it; the session
+ * goes on, and the subscription is the broker's.
+ */
+TEST_F(session, subscribe_granted_qos_unwritable_efault)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	struct async a = { };
+	struct sub_buf *b;
+	socklen_t len;
+	uint16_t id;
+
+	b = mmap(NULL, page, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, b);
+	len = sub_fill(b, 2, "ro/page", 7);
+	ASSERT_EQ(0, mprotect(b, page, PROT_READ));
+
+	async_setsockopt(_metadata, &a, self->s.fd, MQTT_SUBSCRIBE, b, len);
+	id = peer_subscribe(_metadata, &self->s.p, "ro/page", 7, 2);
+	PEER_SEND(&self->s.p, SUBACK, 0x03, ID_BYTES(id), 0x01);
+	async_join(_metadata, &a);
+	EXPECT_EQ(-1, a.ret);
+	EXPECT_EQ(EFAULT, a.err);
+	/* Nothing was written, and the session goes on. */
+	EXPECT_EQ(2, b->sub.qos);
+	ASSERT_EQ(0, munmap(b, page));
+	ASSERT_EQ(0, poll_fd(_metadata, self->s.fd, 0, QUIET_MS));
+	ASSERT_EQ(0, so_error(_metadata, self->s.fd));
+}
+
 /* No SUBACK within MQTT_ACK_TIMEOUT: ETIMEDOUT; a late one is ignored. */
 TEST_F(session, subscribe_ack_timeout_etimedout_late_suback_ignored)
 {
