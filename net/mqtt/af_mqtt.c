@@ -70,8 +70,9 @@ static struct proto mqtt_proto = {
  * mqtt_sock_wait() - sleep, locked, until @done says so
  * @msk: the socket, locked
  * @timeo: how long, in jiffies; what is left of it on return
- * @done: the condition; evaluated under the lock, and again by every
- *	wake-up with it
+ * @done: the condition; evaluated with the lock held and, as
+ *	sk_wait_event() does, once more just after dropping it: it reads
+ *	only what may be read without the lock
  * @arg: passed to @done
  * @flags: MQTT_WAIT_RX for a reader of the receive queue
  *
