@@ -157,6 +157,9 @@ check-matrix: deps tests
 	MAKE="$(MAKE)" $(VM)/check-matrix.sh $(MATRIX)
 
 install: modules
+	@test -n "$(KDIR)" || { echo "mqtt: make install is for an" \
+		"installed kernel, $(KVER) is only in the matrix cache" >&2; \
+		exit 1; }
 	$(MAKE) -C $(KDIR) M=$(ROOT) INSTALL_MOD_PATH=$(INSTALL_MOD_PATH) \
 		modules_install
 	$(DEPMOD) $(if $(INSTALL_MOD_PATH),-b $(INSTALL_MOD_PATH)) -a $(KRELEASE)
@@ -283,7 +286,7 @@ sparse: kdir
 	$(KBUILD_MAKE) C=2 W=1 modules
 
 clean:
-	$(MAKE) -C $(KDIR) M=$(ROOT) clean
+	$(if $(KDIR),$(MAKE) -C $(KDIR) M=$(ROOT) clean)
 	rm -rf $(BUILD)
 	-$(MAKE) -C $(ROOT)/selftests/net/mqtt clean
 	-$(MAKE) -C $(ROOT)/samples/mqtt clean

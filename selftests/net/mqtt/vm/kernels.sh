@@ -256,7 +256,7 @@ cmd_fetch() {
 	# its modules.  sid and experimental: linux-binary-unsigned-X the
 	# kernel, linux-modules-X the modules, linux-base-X the config.
 	pkgs=("linux-headers-$v")
-	pkgs+=($(header_deps "linux-headers-$v"))
+	mapfile -t -O ${#pkgs[@]} pkgs < <(header_deps "linux-headers-$v")
 	for p in "linux-image-$v-unsigned" "linux-binary-unsigned-$v" \
 		 "linux-modules-$v" "linux-base-$v"; do
 		apt_cache_private show "$p" >/dev/null 2>&1 && pkgs+=("$p")
