@@ -30,10 +30,18 @@
 #                        replaying the seed corpus and every past crash
 #   make checkpatch      checkpatch.pl --strict on the kernel sources
 #   make sparse          the module build with C=2 W=1
+#   make check-matrix    for every kernel Debian ships, bookworm's 6.1 to
+#                        experimental's: the W=1 + sparse build and the
+#                        whole "make check" suite in a VM booting it; one
+#                        line per kernel, the last line summed
+#   make kernels         list the matrix (selftests/net/mqtt/vm/kernels.sh)
 #
 # The kernel: the running one when its build tree is installed, else the
 # newest kernel under /boot that has one (the kernel the test VM boots).
-# Override with KVER=, or KDIR= and KERNEL= (and MODULES=).
+# Override with KVER=, or KDIR= and KERNEL= (and MODULES=).  A KVER= that
+# is not installed is a kernel of the matrix ("make kernels" lists them):
+# fetched from the Debian mirror into $(KERNEL_CACHE) and built for in a
+# build root with the compiler it was built with, under $(BUILD)/matrix.
 
 ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
 BUILD := $(ROOT)/.build
@@ -53,6 +61,29 @@ endif
 else
 KVER_WHY := KVER=$(KVER) as asked
 endif
+VM := $(ROOT)/selftests/net/mqtt/vm
+KERNELS := $(VM)/kernels.sh
+KERNEL_CACHE ?= /var/cache/mqtt-kernels
+export MQTT_KERNEL_CACHE := $(KERNEL_CACHE)
+
+# A matrix kernel: KVER= names a release with no installed build tree.
+MATRIX_KVER :=
+ifeq ($(origin KDIR),undefined)
+ifneq ($(KVER),)
+ifeq ($(wildcard /lib/modules/$(KVER)/build/Makefile),)
+MATRIX_KVER := $(KVER)
+endif
+endif
+endif
+
+ifneq ($(MATRIX_KVER),)
+MOD_DIR := $(BUILD)/matrix/$(KVER)/src
+KDIR_WHY := $(KVER), a kernel of the matrix ($(KERNEL_CACHE)/$(KVER))
+KERNEL ?= $(KERNEL_CACHE)/$(KVER)/vmlinuz
+MODULES ?= $(KERNEL_CACHE)/$(KVER)/root/lib/modules/$(KVER)
+CHECK_RESULTS := $(BUILD)/vm/results-check-$(KVER)
+else
+MOD_DIR := $(ROOT)
 ifeq ($(origin KDIR),undefined)
 KDIR := /lib/modules/$(KVER)/build
 KDIR_WHY := $(KVER) ($(KDIR)), $(KVER_WHY)
@@ -61,6 +92,8 @@ KDIR_WHY := $(KDIR), KDIR= as asked
 endif
 KERNEL ?= /boot/vmlinuz-$(KVER)
 MODULES ?= /lib/modules/$(KVER)
+CHECK_RESULTS := $(BUILD)/vm/results-check
+endif
 KSRC_TAR ?= $(firstword $(wildcard /usr/src/linux-source-*.tar.xz))
 
 # make install: the header goes where the compiler finds it and no Debian
@@ -75,7 +108,6 @@ DEPMOD ?= /sbin/depmod
 KRELEASE = $(shell sed -n 's/^\#define UTS_RELEASE "\(.*\)"/\1/p' \
 	$(KDIR)/include/generated/utsrelease.h 2>/dev/null)
 
-VM := $(ROOT)/selftests/net/mqtt/vm
 TESTS = $(shell $(MAKE) -s --no-print-directory -C $(ROOT)/selftests/net/mqtt list)
 DEMO := $(BUILD)/samples/mqtt/mqtt_demo
 
@@ -85,17 +117,49 @@ DEMO := $(BUILD)/samples/mqtt/mqtt_demo
 all: modules
 
 # Say which kernel, and stop early with a hint when its tree is missing.
+ifneq ($(MATRIX_KVER),)
+# A matrix kernel: fetched when missing, built for in its build root from
+# a copy of the sources (the tree's own objects stay those of the
+# installed kernel).
+kdir:
+	@echo "mqtt: building for $(KDIR_WHY)"
+	$(KERNELS) fetch $(KVER)
+	@rm -rf $(MOD_DIR); mkdir -p $(MOD_DIR)
+	@cd $(ROOT) && find Kbuild net include uapi \
+		\( -name Kbuild -o -name '*.[ch]' \) -print0 | \
+		cpio -0 -pdm --quiet $(MOD_DIR)
+
+# W= and C= reach the build root's make only when passed on.
+KBUILD_MAKE = $(KERNELS) build $(KVER) $(MOD_DIR) $(if $(W),W=$(W)) \
+	$(if $(C),C=$(C))
+else
 kdir:
 	@echo "mqtt: building for $(KDIR_WHY)"
 	@test -f $(KDIR)/Makefile || { \
 		echo "mqtt: no kernel build tree at $(KDIR): install" \
 			"linux-headers-$(or $(KVER),<release>), or set" \
-			"KVER= or KDIR=" >&2; exit 1; }
+			"KVER= or KDIR=; \"make kernels\" lists the matrix" >&2; \
+		exit 1; }
+
+KBUILD_MAKE = $(MAKE) -C $(KDIR) M=$(ROOT)
+endif
 
 modules: kdir
-	$(MAKE) -C $(KDIR) M=$(ROOT) modules
+	$(KBUILD_MAKE) modules
+
+.PHONY: kernels check-matrix
+kernels:
+	@$(KERNELS) list
+
+# Every kernel of the matrix; the test programs are built once, here,
+# with the host's compiler: user space runs on every guest kernel.
+check-matrix: deps tests
+	MAKE="$(MAKE)" $(VM)/check-matrix.sh $(MATRIX)
 
 install: modules
+	@test -n "$(KDIR)" || { echo "mqtt: make install is for an" \
+		"installed kernel, $(KVER) is only in the matrix cache" >&2; \
+		exit 1; }
 	$(MAKE) -C $(KDIR) M=$(ROOT) INSTALL_MOD_PATH=$(INSTALL_MOD_PATH) \
 		modules_install
 	$(DEPMOD) $(if $(INSTALL_MOD_PATH),-b $(INSTALL_MOD_PATH)) -a $(KRELEASE)
@@ -111,7 +175,7 @@ check-docs:
 .PHONY: check-layers
 check-layers: modules
 	$(ROOT)/tools/check-layers.sh --self-test
-	$(ROOT)/tools/check-layers.sh $(ROOT)/net/mqtt
+	$(ROOT)/tools/check-layers.sh $(MOD_DIR)/net/mqtt
 
 deps:
 	$(VM)/deps.sh
@@ -133,11 +197,12 @@ run: deps
 .PHONY: check-vm run-vm
 check-vm: check-docs check-layers tests
 	$(VM)/run-vm.sh --kernel $(KERNEL) --modules $(MODULES) \
-		--module $(ROOT)/mqtt.ko --mode check --tests "$(TESTS)"
+		--module $(MOD_DIR)/mqtt.ko --mode check --tests "$(TESTS)" \
+		--results $(CHECK_RESULTS)
 
 run-vm: modules demo
 	$(VM)/run-vm.sh --kernel $(KERNEL) --modules $(MODULES) \
-		--module $(ROOT)/mqtt.ko --mode run --demo $(DEMO)
+		--module $(MOD_DIR)/mqtt.ko --mode run --demo $(DEMO)
 
 # The benchmark (issue 5): AF_MQTT against a hand-written TCP client,
 # libmosquitto and Paho C, in the VM under QEMU icount; see
@@ -155,7 +220,7 @@ bench-build:
 
 bench-vm: modules bench-build
 	$(VM)/run-vm.sh --kernel $(KERNEL) --modules $(MODULES) \
-		--module $(ROOT)/mqtt.ko --mode bench --bench $(BENCH) \
+		--module $(MOD_DIR)/mqtt.ko --mode bench --bench $(BENCH) \
 		--bench-args "$(BENCH_ARGS)" --timeout 10800 \
 		--test-timeout 10000 --results $(BUILD)/vm/results-bench
 	@echo "make bench: table in $(BUILD)/vm/results-bench/bench.txt," \
@@ -218,10 +283,10 @@ checkpatch: $(BUILD)/scripts/checkpatch.pl
 		$$(git ls-files 'net/*.[ch]' 'include/*.h' 'uapi/*.h')
 
 sparse: kdir
-	$(MAKE) -C $(KDIR) M=$(ROOT) C=2 W=1 modules
+	$(KBUILD_MAKE) C=2 W=1 modules
 
 clean:
-	$(MAKE) -C $(KDIR) M=$(ROOT) clean
+	$(if $(KDIR),$(MAKE) -C $(KDIR) M=$(ROOT) clean)
 	rm -rf $(BUILD)
 	-$(MAKE) -C $(ROOT)/selftests/net/mqtt clean
 	-$(MAKE) -C $(ROOT)/samples/mqtt clean

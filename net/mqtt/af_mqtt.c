@@ -158,9 +158,10 @@ static int mqtt_wait_connect(struct mqtt_sock *msk, long timeo)
 	return err ? err : -ECONNRESET;
 }
 
-static int mqtt_connect(struct socket *sock, struct sockaddr *addr,
+static int mqtt_connect(struct socket *sock, struct sockaddr_unsized *uaddr,
 			int addrlen, int flags)
 {
+	struct sockaddr *addr = (struct sockaddr *)uaddr;
 	struct sock *sk = sock->sk;
 	struct mqtt_sock *msk = mqtt_sk(sk);
 	int err;
@@ -549,7 +550,6 @@ static const struct proto_ops mqtt_ops = {
 	.sendmsg	= mqtt_sendmsg,
 	.recvmsg	= mqtt_recvmsg,
 	.mmap		= sock_no_mmap,
-	.sendpage	= sock_no_sendpage,
 };
 
 static void mqtt_destruct(struct sock *sk)

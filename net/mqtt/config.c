@@ -12,7 +12,6 @@
 #include <linux/mm.h>
 #include <linux/slab.h>
 #include <linux/sockptr.h>
-#include <asm/unaligned.h>
 
 #include "mqtt.h"
 

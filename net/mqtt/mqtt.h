@@ -14,6 +14,7 @@
 #include <linux/mqtt.h>
 
 #include "codec.h"
+#include "compat.h"
 
 /* Socket states, kept in sk->sk_state.  Written under the socket lock,
  * read locklessly (READ_ONCE) by poll.

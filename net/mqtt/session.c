@@ -665,7 +665,7 @@ void mqtt_session_destroy(struct mqtt_sock *msk)
  */
 int __init mqtt_session_module_init(void)
 {
-	mqtt_wq = alloc_workqueue("mqtt", 0, 0);
+	mqtt_wq = alloc_workqueue("mqtt", WQ_PERCPU, 0);
 	return mqtt_wq ? 0 : -ENOMEM;
 }
 

@@ -60,7 +60,7 @@ static void mqtt_timer_keepalive(struct mqtt_sock *msk)
  */
 static void mqtt_timer_fn(struct timer_list *t)
 {
-	struct mqtt_sock *msk = from_timer(msk, t, sk.sk_timer);
+	struct mqtt_sock *msk = timer_container_of(msk, t, sk.sk_timer);
 
 	switch (mqtt_state(&msk->sk)) {
 	case MQTT_CONNECTING:

@@ -171,7 +171,8 @@ int mqtt_transport_open(struct mqtt_sock *msk, struct sockaddr *addr,
 	tcp_sock_set_nodelay(xprt->sock->sk);
 	msk->xprt = xprt;
 
-	err = kernel_connect(xprt->sock, addr, addrlen, O_NONBLOCK);
+	err = kernel_connect(xprt->sock, (struct sockaddr_unsized *)addr, addrlen,
+			     O_NONBLOCK);
 	if (err && err != -EINPROGRESS) {
 		mqtt_transport_close(msk, false);
 		return err;
