@@ -28,7 +28,8 @@
 	from_timer(var, callback_timer, timer_fieldname)
 #endif
 
-/* 7.0 gave proto_ops->connect and kernel_connect() a
+/* After 6.18 (7.2 is the first of Debian's kernels with it),
+ * proto_ops->connect and kernel_connect() take a
  * struct sockaddr_unsized *: the address's size is the length argument,
  * not the type's.  Before, both took a struct sockaddr *.
  */
