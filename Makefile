@@ -249,3 +249,18 @@ deb:
 		cpio -0 -pdm --quiet $(DEB_BUILD)/mqtt-$(VERSION)
 	cd $(DEB_BUILD)/mqtt-$(VERSION) && dpkg-buildpackage -b -us -uc
 	@echo "make deb: $(DEB)"
+
+# make check-dkms (as root, on this machine; .ci/run): installs the
+# package with apt, checks the DKMS build for every kernel with headers,
+# boots each in the VM with the installed module tree (socket() autoload,
+# modprobe, the connect tests), purges it and checks that nothing is left.
+# See selftests/net/mqtt/vm/dkms-test.sh.
+.PHONY: check-dkms check-dkms-run
+check-dkms:
+	$(VM)/deps.sh dpkg-dev debhelper dh-dkms dkms pkg-config
+	$(MAKE) -f $(ROOT)/Makefile check-dkms-run
+
+check-dkms-run: deb tests
+	$(VM)/dkms-test.sh --deb $(DEB) --version $(VERSION) \
+		--tests "$(filter %/connect,$(TESTS))" \
+		--results $(BUILD)/vm/results-dkms
