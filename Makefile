@@ -290,3 +290,42 @@ clean:
 	rm -rf $(BUILD)
 	-$(MAKE) -C $(ROOT)/selftests/net/mqtt clean
 	-$(MAKE) -C $(ROOT)/samples/mqtt clean
+
+# Installing on a gateway (issue 11).  make deb: the mqtt-dkms package
+# (debian/, dkms.conf), built from a copy of the sources in $(DEB_BUILD) so
+# that neither the tree nor its parent gets dpkg-buildpackage's products;
+# needs debhelper and dh-dkms.  debian/changelog has the version; Kbuild
+# reads it too, a copy of the sources without debian/ (make check-debug)
+# gets it from here.
+VERSION := $(shell sed -n '1{s/^[^(]*(\([^)]*\)).*/\1/;p;q}' \
+	$(ROOT)/debian/changelog)
+export MQTT_VERSION ?= $(VERSION)
+DEB_BUILD := $(BUILD)/deb
+DEB := $(DEB_BUILD)/mqtt-dkms_$(VERSION)_all.deb
+
+.PHONY: deb
+deb:
+	rm -rf $(DEB_BUILD)
+	mkdir -p $(DEB_BUILD)/mqtt-$(VERSION)
+	cd $(ROOT) && find debian dkms.conf Kbuild README.md \
+		Documentation/networking net include uapi -type f \
+		\( -path 'debian/*' -o -name dkms.conf -o -name Kbuild \
+		-o -name '*.[ch]' -o -name '*.md' -o -name '*.rst' \) -print0 | \
+		cpio -0 -pdm --quiet $(DEB_BUILD)/mqtt-$(VERSION)
+	cd $(DEB_BUILD)/mqtt-$(VERSION) && dpkg-buildpackage -b -us -uc
+	@echo "make deb: $(DEB)"
+
+# make check-dkms (as root, on this machine; .ci/run): installs the
+# package with apt, checks the DKMS build for every kernel with headers,
+# boots each in the VM with the installed module tree (socket() autoload,
+# modprobe, the connect tests), purges it and checks that nothing is left.
+# See selftests/net/mqtt/vm/dkms-test.sh.
+.PHONY: check-dkms check-dkms-run
+check-dkms:
+	$(VM)/deps.sh dpkg-dev debhelper dh-dkms dkms pkg-config
+	$(MAKE) -f $(ROOT)/Makefile check-dkms-run
+
+check-dkms-run: deb tests
+	$(VM)/dkms-test.sh --deb $(DEB) --version $(VERSION) \
+		--tests "$(filter %/connect,$(TESTS))" \
+		--results $(BUILD)/vm/results-dkms

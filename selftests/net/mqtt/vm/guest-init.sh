@@ -8,9 +8,10 @@
 # share, mounted here on /run/mqtt-vm; every result goes back there.
 #
 # Steps: bring up lo, start mosquitto with three listeners, insmod the
-# module, then either run the test binaries and the module checks (mode
-# "check") or the demo (mode "run"), save dmesg and return.  /init powers
-# the VM off afterwards.
+# module (--module-from-tree: check that socket() loads it from the
+# installed module tree, then modprobe it), then either run the test
+# binaries and the module checks (mode "check") or the demo (mode "run"),
+# save dmesg and return.  /init powers the VM off afterwards.
 
 set -uo pipefail
 
@@ -63,7 +64,7 @@ hostname mqtt-vm 2>/dev/null
 dmesg -n 5
 
 mkdir -p "$LOCAL" "$MQ" "$OUT/tests"
-cp "$IN/mqtt.ko" "$LOCAL/mqtt.ko"
+[ "${MODULE_FROM_TREE:-0}" = 1 ] || cp "$IN/mqtt.ko" "$LOCAL/mqtt.ko"
 
 setup_loopback() {
 	ip link set lo up || return 1
@@ -240,13 +241,21 @@ run_kunit() {
 
 # --------------------------------------------------------------- module --
 
-MOD_NAME=$(modinfo -F name "$LOCAL/mqtt.ko" 2>/dev/null)
+# --module-from-tree: the kernel's module tree has mqtt.ko, as on a
+# machine that installed it; modprobe loads it, dependencies included.
+if [ "${MODULE_FROM_TREE:-0}" = 1 ]; then
+	MOD_FILE=mqtt
+else
+	MOD_FILE=$LOCAL/mqtt.ko
+fi
+MOD_NAME=$(modinfo -F name "$MOD_FILE" 2>/dev/null)
 MOD_NAME=${MOD_NAME:-mqtt}
 
 # Modules mqtt.ko depends on (none expected) come from the kernel's tree.
 load_module_deps() {
 	local deps dep root kver
 
+	[ "${MODULE_FROM_TREE:-0}" = 0 ] || return 0
 	deps=$(modinfo -F depends "$LOCAL/mqtt.ko" 2>/dev/null)
 	[ -n "$deps" ] || return 0
 	kver=${MODULES_DIR##*/}
@@ -260,6 +269,11 @@ load_module_deps() {
 load_module() {
 	local out
 
+	if [ "${MODULE_FROM_TREE:-0}" = 1 ]; then
+		out=$(modprobe "$MOD_NAME" "$@" 2>&1) && return 0
+		log "modprobe $MOD_NAME $*: $out"
+		return 1
+	fi
 	if out=$(insmod "$LOCAL/mqtt.ko" "$@" 2>&1); then
 		return 0
 	fi
@@ -285,6 +299,40 @@ unload_module() {
 module_loaded() {
 	[ -d "/sys/module/$MOD_NAME" ]
 }
+
+# The first socket() of the family loads the module: the kernel's
+# request_module() of the module's net-pf-N alias runs modprobe.  It runs
+# the modprobe of PID 1's root, the initramfs, not this one: point it at
+# initramfs-init's wrapper that runs this root's modprobe.
+tree_autoload_check() {
+	local alias
+
+	echo /sbin/modprobe-newroot >/proc/sys/kernel/modprobe
+	modinfo "$MOD_NAME" >"$OUT/module-info.txt" 2>&1
+	alias=$(modinfo -F alias "$MOD_NAME" 2>/dev/null | grep -m1 '^net-pf-')
+	if module_loaded; then
+		check fail "module not loaded before the first socket()"
+		unload_module
+	else
+		check ok "module not loaded before the first socket()"
+	fi
+	if [ -n "$alias" ] &&
+	   perl -MSocket -e 'socket(my $s, $ARGV[0], SOCK_SEQPACKET, 0) or
+			die "socket: $!\n"' "${alias#net-pf-}" && module_loaded; then
+		check ok "socket(AF_MQTT) loads the module (alias $alias)"
+	else
+		check fail "socket(AF_MQTT) loads the module # alias '$alias'"
+	fi
+	if module_loaded; then
+		if unload_module; then
+			check ok "module unload (autoloaded)"
+		else
+			check fail "module unload (autoloaded)"
+		fi
+	fi
+}
+
+[ "${MODULE_FROM_TREE:-0}" = 0 ] || tree_autoload_check
 
 load_module_deps
 if load_module; then

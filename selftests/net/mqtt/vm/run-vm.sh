@@ -14,7 +14,8 @@ REPO_ROOT=$(cd "$VM_DIR/../../../.." && pwd)
 usage() {
 	cat <<-USAGE
 	usage: ${0##*/} --kernel /boot/vmlinuz-VER --modules /lib/modules/VER
-	         --module /path/to/mqtt.ko --mode check|run|bench
+	         --module /path/to/mqtt.ko|--module-from-tree
+	         --mode check|run|bench
 	         [--tests "/abs/test1 /abs/test2"] [--demo /abs/demo]
 	         [--bench /abs/mqtt_bench [--bench-args "ARGS"]]
 	         [--timeout SECONDS] [--test-timeout SECONDS]
@@ -24,6 +25,11 @@ usage() {
 	  --kernel        kernel image to boot
 	  --modules       its module tree (virtio/9p modules come from here)
 	  --module        the mqtt.ko to test
+	  --module-from-tree
+	                  no --module: the module tree of --modules has
+	                  mqtt.ko (an installed package, depmod run); the
+	                  guest checks that socket(AF_MQTT) loads it, then
+	                  loads it with modprobe instead of insmod
 	  --mode          check: run --tests and the module checks, summarize
 	                  run:   run --demo with its output on the console
 	                  bench: run --bench with --bench-args on one vCPU
@@ -67,6 +73,7 @@ VERBOSE=0
 DEBUG=0
 KUNIT_MODULE=
 BENCH_ARGS=
+MODULE_FROM_TREE=0
 
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -78,6 +85,7 @@ while [ $# -gt 0 ]; do
 	--kernel)	KERNEL=$2; shift 2 ;;
 	--modules)	MODULES=$2; shift 2 ;;
 	--module)	MODULE=$2; shift 2 ;;
+	--module-from-tree) MODULE_FROM_TREE=1; shift ;;
 	--mode)		MODE=$2; shift 2 ;;
 	--tests)	read -r -a t <<<"$2"; TESTS+=("${t[@]}"); shift 2 ;;
 	--demo|--bench)	DEMO=$2; shift 2 ;;
@@ -93,10 +101,13 @@ while [ $# -gt 0 ]; do
 	esac
 done
 
-if [ -z "$KERNEL" ] || [ -z "$MODULES" ] || [ -z "$MODULE" ] || [ -z "$MODE" ]; then
+if [ -z "$KERNEL" ] || [ -z "$MODULES" ] || [ -z "$MODE" ] ||
+   { [ -z "$MODULE" ] && [ "$MODULE_FROM_TREE" = 0 ]; }; then
 	usage >&2
-	die "--kernel, --modules, --module and --mode are required"
+	die "--kernel, --modules, --module (or --module-from-tree) and --mode are required"
 fi
+[ -z "$MODULE" ] || [ "$MODULE_FROM_TREE" = 0 ] ||
+	die "--module and --module-from-tree exclude each other"
 case $MODE in
 check)	[ ${#TESTS[@]} -gt 0 ] || die "--mode check needs --tests" ;;
 run)	[ -n "$DEMO" ] || die "--mode run needs --demo" ;;
@@ -112,7 +123,12 @@ fi
 
 [ -r "$KERNEL" ] || die "cannot read kernel $KERNEL"
 [ -r "$MODULES/modules.dep" ] || die "no modules.dep in $MODULES"
-[ -r "$MODULE" ] || die "cannot read module $MODULE (build it first)"
+if [ "$MODULE_FROM_TREE" = 1 ]; then
+	grep -qE '(^|/)mqtt\.ko(\.(gz|xz|zst))?:' "$MODULES/modules.dep" ||
+		die "no mqtt.ko in $MODULES/modules.dep (install it, run depmod)"
+else
+	[ -r "$MODULE" ] || die "cannot read module $MODULE (build it first)"
+fi
 for t in "${TESTS[@]}"; do
 	if [ ! -f "$t" ] || [ ! -x "$t" ]; then
 		die "test $t is not an executable file"
@@ -236,7 +252,7 @@ prepare_share() {
 
 	mkdir -p "$RESULTS/guest/tests" "$RESULTS/guest/demo" "$RESULTS/tests"
 	cp "$VM_DIR/guest-init.sh" "$RESULTS/guest/guest-init.sh"
-	cp "$MODULE" "$RESULTS/guest/mqtt.ko"
+	[ -z "$MODULE" ] || cp "$MODULE" "$RESULTS/guest/mqtt.ko"
 	for i in "${!TESTS[@]}"; do
 		name=$(printf '%02d-%s' $((i + 1)) "${TESTS[$i]##*/}")
 		cp "${TESTS[$i]}" "$RESULTS/guest/tests/$name"
@@ -255,6 +271,7 @@ prepare_share() {
 		printf 'DEMO_NAME=%q\n' "${DEMO##*/}"
 		printf 'DEMO_PATH=%q\n' "$DEMO"
 		printf 'DEBUG=%q\n' "$DEBUG"
+		printf 'MODULE_FROM_TREE=%q\n' "$MODULE_FROM_TREE"
 		printf 'BENCH_ARGS=%q\n' "$BENCH_ARGS"
 		printf 'BENCH_CLOCK=%q\n' "$BENCH_CLOCK"
 		printf 'KUNIT=%q\n' "$([ -n "$KUNIT_MODULE" ] && echo 1 || echo 0)"
