@@ -36,6 +36,13 @@
 #                        line per kernel, the last line summed
 #   make kernels         list the matrix (selftests/net/mqtt/vm/kernels.sh)
 #
+# ARCH=arm64 (with check, check-matrix, bench, sparse, kernels, modules):
+# the same for Debian's arm64 kernels, cross-built in the build roots and
+# booted by qemu-system-aarch64 (TCG) with an arm64 root file system made
+# from Debian's packages; the tests are cross-compiled against that root.
+# Without KVER=, the newest arm64 kernel of the matrix.  A KVER= ending in
+# -arm64 implies ARCH=arm64.
+#
 # The kernel: the running one when its build tree is installed, else the
 # newest kernel under /boot that has one (the kernel the test VM boots).
 # Override with KVER=, or KDIR= and KERNEL= (and MODULES=).  A KVER= that
@@ -46,8 +53,26 @@
 ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
 BUILD := $(ROOT)/.build
 
+VM := $(ROOT)/selftests/net/mqtt/vm
+KERNELS := $(VM)/kernels.sh
+KERNEL_CACHE ?= /var/cache/mqtt-kernels
+export MQTT_KERNEL_CACHE := $(KERNEL_CACHE)
+
+# The guest architecture: this machine's (amd64), or arm64 when asked.
+ifneq ($(filter arm64 aarch64,$(ARCH))$(filter %-arm64,$(KVER)),)
+MQTT_ARCH := arm64
+else
+MQTT_ARCH := amd64
+endif
+export MQTT_ARCH
+CROSS := aarch64-linux-gnu
+ROOTFS := $(KERNEL_CACHE)/rootfs-arm64
+
 RUNNING_KVER := $(shell uname -r)
-ifeq ($(origin KVER),undefined)
+ifeq ($(MQTT_ARCH)$(origin KVER),arm64undefined)
+KVER := $(shell $(KERNELS) list 2>/dev/null | tail -n 1)
+KVER_WHY := the newest arm64 kernel of the matrix
+else ifeq ($(origin KVER),undefined)
 ifneq ($(wildcard /lib/modules/$(RUNNING_KVER)/build/Makefile),)
 KVER := $(RUNNING_KVER)
 KVER_WHY := the running kernel
@@ -61,11 +86,6 @@ endif
 else
 KVER_WHY := KVER=$(KVER) as asked
 endif
-VM := $(ROOT)/selftests/net/mqtt/vm
-KERNELS := $(VM)/kernels.sh
-KERNEL_CACHE ?= /var/cache/mqtt-kernels
-export MQTT_KERNEL_CACHE := $(KERNEL_CACHE)
-
 # A matrix kernel: KVER= names a release with no installed build tree.
 MATRIX_KVER :=
 ifeq ($(origin KDIR),undefined)
@@ -108,7 +128,23 @@ DEPMOD ?= /sbin/depmod
 KRELEASE = $(shell sed -n 's/^\#define UTS_RELEASE "\(.*\)"/\1/p' \
 	$(KDIR)/include/generated/utsrelease.h 2>/dev/null)
 
-TESTS = $(shell $(MAKE) -s --no-print-directory -C $(ROOT)/selftests/net/mqtt list)
+# arm64: the user-space programs are cross-compiled against the guest's
+# root file system (its libc, libmosquitto and Paho C) and run there.
+ifeq ($(MQTT_ARCH),arm64)
+TESTS_OUT := $(BUILD)/arm64/selftests
+USER_MAKE = CC="$(CROSS)-gcc --sysroot=$(ROOTFS)"
+VM_ARCH_ARGS = --arch arm64 --root $(ROOTFS) --timeout 2400
+ARCH_DEPS := qemu-system-arm gcc-$(CROSS) mmdebstrap
+ROOTFS_DEP := rootfs
+else
+TESTS_OUT := $(ROOT)/selftests/net/mqtt
+USER_MAKE =
+VM_ARCH_ARGS =
+ARCH_DEPS :=
+ROOTFS_DEP :=
+endif
+TESTS = $(shell $(MAKE) -s --no-print-directory -C $(ROOT)/selftests/net/mqtt \
+	OUTPUT=$(TESTS_OUT) list)
 DEMO := $(BUILD)/samples/mqtt/mqtt_demo
 
 .PHONY: all modules install clean deps tests demo check run checkpatch sparse
@@ -178,10 +214,16 @@ check-layers: modules
 	$(ROOT)/tools/check-layers.sh $(MOD_DIR)/net/mqtt
 
 deps:
-	$(VM)/deps.sh
+	$(VM)/deps.sh $(ARCH_DEPS)
 
-tests:
-	$(MAKE) -C $(ROOT)/selftests/net/mqtt
+# The arm64 guest's root (and the tests' sysroot), made once.
+.PHONY: rootfs
+rootfs:
+	@MQTT_ARCH=arm64 $(KERNELS) rootfs >/dev/null
+
+tests: $(ROOTFS_DEP)
+	mkdir -p $(TESTS_OUT)
+	$(MAKE) -C $(ROOT)/selftests/net/mqtt OUTPUT=$(TESTS_OUT) $(USER_MAKE)
 
 demo:
 	$(MAKE) -C $(ROOT)/samples/mqtt
@@ -196,7 +238,7 @@ run: deps
 
 .PHONY: check-vm run-vm
 check-vm: check-docs check-layers tests
-	$(VM)/run-vm.sh --kernel $(KERNEL) --modules $(MODULES) \
+	$(VM)/run-vm.sh $(VM_ARCH_ARGS) --kernel $(KERNEL) --modules $(MODULES) \
 		--module $(MOD_DIR)/mqtt.ko --mode check --tests "$(TESTS)" \
 		--results $(CHECK_RESULTS)
 
@@ -207,24 +249,27 @@ run-vm: modules demo
 # The benchmark (issue 5): AF_MQTT against a hand-written TCP client,
 # libmosquitto and Paho C, in the VM under QEMU icount; see
 # selftests/net/mqtt/bench/.  BENCH_ARGS="--quick" for a smoke run.
-BENCH := $(BUILD)/bench/mqtt_bench
+BENCH_OUT := $(BUILD)/$(if $(filter arm64,$(MQTT_ARCH)),arm64/)bench
+BENCH := $(BENCH_OUT)/mqtt_bench
+BENCH_RESULTS := $(BUILD)/vm/results-bench$(if $(filter arm64,$(MQTT_ARCH)),-arm64)
 BENCH_ARGS ?=
 .PHONY: bench bench-vm bench-build
 bench:
-	$(VM)/deps.sh libpaho-mqtt-dev
+	$(VM)/deps.sh libpaho-mqtt-dev $(ARCH_DEPS)
 	$(MAKE) -f $(ROOT)/Makefile bench-vm
 
-bench-build:
-	mkdir -p $(BUILD)/bench
-	$(MAKE) -C $(ROOT)/selftests/net/mqtt/bench OUTPUT=$(BUILD)/bench
+bench-build: $(ROOTFS_DEP)
+	mkdir -p $(BENCH_OUT)
+	$(MAKE) -C $(ROOT)/selftests/net/mqtt/bench OUTPUT=$(BENCH_OUT) \
+		$(USER_MAKE)
 
 bench-vm: modules bench-build
-	$(VM)/run-vm.sh --kernel $(KERNEL) --modules $(MODULES) \
+	$(VM)/run-vm.sh $(VM_ARCH_ARGS) --kernel $(KERNEL) --modules $(MODULES) \
 		--module $(MOD_DIR)/mqtt.ko --mode bench --bench $(BENCH) \
 		--bench-args "$(BENCH_ARGS)" --timeout 10800 \
-		--test-timeout 10000 --results $(BUILD)/vm/results-bench
-	@echo "make bench: table in $(BUILD)/vm/results-bench/bench.txt," \
-		"results in $(BUILD)/vm/results-bench/bench.json"
+		--test-timeout 10000 --results $(BENCH_RESULTS)
+	@echo "make bench: table in $(BENCH_RESULTS)/bench.txt," \
+		"results in $(BENCH_RESULTS)/bench.json"
 
 # The codec under libFuzzer; see tools/testing/fuzz/Makefile.
 .PHONY: fuzz
@@ -243,6 +288,8 @@ DEBUG_TEST_TIMEOUT ?= 900
 
 .PHONY: check-debug check-debug-vm debug-kernel debug-modules
 check-debug: deps
+	@test $(MQTT_ARCH) = amd64 || { echo "make check-debug: the debug" \
+		"kernel is built for amd64 only" >&2; exit 1; }
 	$(MAKE) -f $(ROOT)/Makefile check-debug-vm
 
 debug-kernel:

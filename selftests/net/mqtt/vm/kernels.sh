@@ -11,6 +11,8 @@
 #                                (the installed bookworm kernel first);
 #                                the newest kernel of each release, read
 #                                from the mirror's package lists
+#   kernels.sh rootfs            (arm64) make the guest's root file system
+#                                if missing and print its path
 #   kernels.sh fetch RELEASE     download and unpack that kernel and its
 #                                build root; prints nothing
 #   kernels.sh path RELEASE WHAT the kernel image (WHAT=kernel), its module
@@ -22,8 +24,17 @@
 #                                root, with the compiler the kernel was
 #                                built with
 #
+# MQTT_ARCH=arm64 (default amd64) does all of this for Debian's arm64
+# kernels: bookworm's 6.1 comes from the mirror as well (the machine runs
+# amd64), modules are cross-built in the same build roots with the
+# release's gcc-N-aarch64-linux-gnu and the amd64 linux-kbuild, and the
+# test VM boots an arm64 root file system extracted from bookworm's arm64
+# packages (mosquitto, the libraries the tests link), cached as rootfs-arm64/.
+#
 # Cache layout ($MQTT_KERNEL_CACHE, default /var/cache/mqtt-kernels):
 #   apt/                 the private apt configuration and its lists
+#                        (apt-arm64/ for MQTT_ARCH=arm64: arm64 native,
+#                        amd64 added for linux-kbuild)
 #   <release>/debs/      the downloaded packages
 #   <release>/root/      image and modules unpacked (lib/modules/<release>)
 #   <release>/vmlinuz    the kernel image the VM boots
@@ -32,6 +43,8 @@
 #                        with each kernel's headers and kbuild unpacked at
 #                        their real paths (their Makefiles include
 #                        /usr/src/linux-headers-*-common by absolute path)
+#   rootfs-arm64/        the arm64 guest's root (mmdebstrap --variant=extract:
+#                        unpacked, no maintainer script run)
 #
 # Why build roots: a kernel module must be built with the compiler the
 # kernel was (its CONFIG_CC_VERSION_TEXT).  bookworm's gcc-12 cannot build
@@ -43,13 +56,24 @@ set -euo pipefail
 
 VM_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 CACHE=${MQTT_KERNEL_CACHE:-/var/cache/mqtt-kernels}
-APTDIR=$CACHE/apt
-ARCH=amd64
+ARCH=${MQTT_ARCH:-amd64}
+case $ARCH in
+amd64)	APTDIR=$CACHE/apt ;;
+arm64)	APTDIR=$CACHE/apt-arm64 ;;
+*)	echo "kernels.sh: MQTT_ARCH must be amd64 or arm64" >&2; exit 2 ;;
+esac
+# arm64: the cross compilers' target triplet.
+CROSS=aarch64-linux-gnu
+ROOTFS=$CACHE/rootfs-arm64
 
-# Releases of the matrix past bookworm; trixie's kernel may come from its
-# -updates or -security suite, so each release lists the suites it reads.
+# Releases of the matrix past bookworm (amd64: bookworm's kernel is the
+# installed one; arm64: it comes from the mirror too); trixie's kernel may
+# come from its -updates or -security suite, so each release lists the
+# suites it reads.
 RELEASES=(bookworm-backports trixie sid experimental)
+[ "$ARCH" = amd64 ] || RELEASES=(bookworm "${RELEASES[@]}")
 declare -A SUITES=(
+	[bookworm]="bookworm bookworm-updates bookworm-security"
 	[bookworm-backports]="bookworm-backports"
 	[trixie]="trixie trixie-updates trixie-security"
 	[sid]="sid"
@@ -58,6 +82,7 @@ declare -A SUITES=(
 # The Debian release whose user space builds a kernel's modules:
 # experimental has no complete user space of its own.
 declare -A ROOT_SUITE=(
+	[bookworm]=bookworm
 	[bookworm-backports]=bookworm
 	[trixie]=trixie
 	[sid]=sid
@@ -92,25 +117,34 @@ apt_cache_private() {
 # Write the private configuration; update its lists at most once an hour
 # (MQTT_KERNELS_UPDATE=1 forces it) so the matrix follows Debian.
 apt_setup() {
-	local main sec stamp=$APTDIR/updated
+	local main sec stamp=$APTDIR/updated archs="\"$ARCH\";"
+	local suites="bookworm-backports trixie trixie-updates sid experimental"
+	local sec_suites="trixie-security"
 
 	main=$(mirror_of bookworm)
 	sec=$(mirror_of bookworm-security)
 	[ -n "$main" ] || die "no Debian mirror for bookworm in this machine's apt sources"
 	[ -n "$sec" ] || sec=${main%/debian/}/debian-security/
+	# arm64: bookworm's kernel too, and amd64's lists for linux-kbuild
+	# (its tools run on this machine).
+	if [ "$ARCH" != amd64 ]; then
+		suites="bookworm bookworm-updates $suites"
+		sec_suites="bookworm-security $sec_suites"
+		archs+=' "amd64";'
+	fi
 
 	mkdir -p "$APTDIR"/{etc/apt.conf.d,etc/sources.list.d,etc/preferences.d,etc/trusted.gpg.d,state/lists/partial,cache/archives/partial}
 	cat >"$APTDIR/etc/debian.sources.new" <<-EOF
 	# Written by kernels.sh: the mirrors of /etc/apt, other releases.
 	Types: deb
 	URIs: $main
-	Suites: bookworm-backports trixie trixie-updates sid experimental
+	Suites: $suites
 	Components: main
 	Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 
 	Types: deb
 	URIs: $sec
-	Suites: trixie-security
+	Suites: $sec_suites
 	Components: main
 	Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 	EOF
@@ -132,7 +166,7 @@ apt_setup() {
 	Dir::State::status "/dev/null";
 	Dir::Cache "$APTDIR/cache";
 	APT::Architecture "$ARCH";
-	APT::Architectures { "$ARCH"; };
+	APT::Architectures { $archs };
 	Acquire::Languages "none";
 	APT::Sandbox::User "root";
 	Acquire::Check-Valid-Until "false";
@@ -145,15 +179,29 @@ apt_setup() {
 	fi
 }
 
-# The newest linux-headers-<release>-amd64 of a matrix release, as its
-# kernel release string (uname -r).
+# The kernel of a matrix release, as its kernel release string (uname
+# -r): the newest linux-headers-<release>-$ARCH its suites have; for
+# bookworm (arm64), whose suites also carry the 6.12 kernels of its
+# long-term support, the one its linux-headers-$ARCH metapackage names,
+# the kernel a bookworm machine runs.
 newest_of() {
 	local rel=$1 suite f
 
 	for suite in ${SUITES[$rel]}; do
 		for f in "$APTDIR"/state/lists/*_dists_"${suite}"_main_binary-${ARCH}_Packages; do
 			[ -e "$f" ] || continue
-			sed -n "s/^Package: linux-headers-\([0-9][^ ]*[0-9]-${ARCH}\)$/\1/p" "$f"
+			if [ "$rel" = bookworm ]; then
+				awk -v p="linux-headers-$ARCH" -v a="$ARCH" '
+					$0 == "Package: " p { m = 1 }
+					m && /^Depends:/ {
+						if (match($0, "linux-headers-[^ ,]*-" a))
+							print substr($0, RSTART + 14, RLENGTH - 14)
+						m = 0
+					}
+					/^$/ { m = 0 }' "$f"
+			else
+				sed -n "s/^Package: linux-headers-\([0-9][^ ]*[0-9]-${ARCH}\)$/\1/p" "$f"
+			fi
 		done
 	done | sort -V | tail -n 1
 }
@@ -170,8 +218,10 @@ cmd_list() {
 	local rel v seen=" "
 
 	apt_setup
-	v=$(installed_kernel)
-	[ -z "$v" ] || { echo "$v"; seen+="$v "; }
+	if [ "$ARCH" = amd64 ]; then
+		v=$(installed_kernel)
+		[ -z "$v" ] || { echo "$v"; seen+="$v "; }
+	fi
 	for rel in "${RELEASES[@]}"; do
 		v=$(newest_of "$rel")
 		if [ -z "$v" ]; then
@@ -206,38 +256,71 @@ unpack() {
 	dpkg-deb --fsys-tarfile "$1" | tar -x --keep-directory-symlink -C "$2"
 }
 
-# A package's Depends that name linux-headers-* or linux-kbuild-*.
+# A package's Depends that name linux-headers-* or linux-kbuild-*; arm64:
+# linux-kbuild of amd64, whose tools (fixdep, modpost) run on this machine.
 header_deps() {
+	local kbuild_arch=
+
+	[ "$ARCH" = amd64 ] || kbuild_arch=:amd64
 	apt_cache_private depends --no-recommends --no-suggests "$1" 2>/dev/null |
-		sed -n 's/^ *Depends: \(linux-\(headers\|kbuild\)-[^ ]*\).*/\1/p'
+		sed -n -e "s/^ *Depends: \(linux-kbuild-[^ :]*\).*/\1$kbuild_arch/p" \
+			-e 's/^ *Depends: \(linux-headers-[^ :]*\).*/\1/p'
 }
 
-# Make a build root of Debian release $1: the compiler $2 (gcc-N), the
-# tools kbuild runs (pahole for BTF: 6.12+ headers ship a vmlinux; perl
-# for W=1's kernel-doc) and sparse.  mmdebstrap is given the machine's
-# apt environment, not the private one.
+# The compiler packages a kernel built with gcc-N needs: gcc-N itself
+# (HOSTCC), and for arm64 its cross compiler and binutils.
+compiler_pkgs() {
+	if [ "$ARCH" = amd64 ]; then
+		echo "$1"
+	else
+		echo "$1 $1-$CROSS binutils-$CROSS"
+	fi
+}
+
+# The C compiler kbuild runs for a kernel built with gcc-N.
+kernel_cc() {
+	if [ "$ARCH" = amd64 ]; then
+		echo "$1"
+	else
+		echo "$CROSS-$1"
+	fi
+}
+
+# Make a build root of Debian release $1 with the compiler packages $2
+# (compiler_pkgs), the tools kbuild runs (pahole for BTF: 6.12+ headers
+# ship a vmlinux; perl for W=1's kernel-doc) and sparse.  A build root
+# made for one kernel gets the compilers of another added.  mmdebstrap is
+# given the machine's apt environment, not the private one.
 build_root() {
-	local suite=$1 gcc=$2 dir=$CACHE/roots/$1 main
+	local suite=$1 pkgs=$2 dir=$CACHE/roots/$1 main p missing=()
 
 	if [ -e "$dir/.complete" ]; then
-		if chroot "$dir" sh -c "command -v $gcc" >/dev/null 2>&1; then
-			return
-		fi
-		log "build root $suite has no $gcc; adding it"
-		env -u APT_CONFIG chroot "$dir" apt-get -q install -y \
-			--no-install-recommends "$gcc" >&2
+		for p in $pkgs; do
+			chroot "$dir" dpkg-query -W -f='${db:Status-Status}\n' \
+				"$p" 2>/dev/null | grep -qx installed ||
+				missing+=("$p")
+		done
+		[ ${#missing[@]} -gt 0 ] || return 0
+		log "build root $suite: adding ${missing[*]}"
+		mount --bind /dev "$dir/dev"
+		env -u APT_CONFIG chroot "$dir" apt-get -q update >&2 &&
+		env -u APT_CONFIG DEBIAN_FRONTEND=noninteractive chroot "$dir" \
+			apt-get -q install -y --no-install-recommends \
+			"${missing[@]}" >&2 || { umount "$dir/dev"; return 1; }
+		umount "$dir/dev"
 		return
 	fi
 	main=$(mirror_of bookworm)
 	"$VM_DIR/deps.sh" mmdebstrap >&2
-	log "making the $suite build root ($gcc) in $dir"
+	log "making the $suite build root ($pkgs) in $dir"
 	rm -rf "$dir"
 	mkdir -p "$CACHE/roots"
 	env -u APT_CONFIG mmdebstrap --variant=minbase --quiet \
 		--aptopt='Acquire::Check-Valid-Until "false"' \
-		--include="make,$gcc,binutils,libc6-dev,libelf-dev,libssl-dev,dwarves,perl,sparse,bc,bison,flex,kmod,xz-utils" \
+		--include="make,${pkgs// /,},binutils,libc6-dev,libelf-dev,libssl-dev,dwarves,perl,sparse,bc,bison,flex,kmod,xz-utils" \
 		"$suite" "$dir" "$main" >&2
-	ln -sf "/usr/bin/$gcc" "$dir/usr/local/bin/gcc"
+	# HOSTCC and a plain "gcc": the kernel's compiler (first package).
+	ln -sf "/usr/bin/${pkgs%% *}" "$dir/usr/local/bin/gcc"
 	touch "$dir/.complete"
 }
 
@@ -291,7 +374,7 @@ cmd_fetch() {
 		sed -n 's/^CONFIG_CC_VERSION_TEXT="[^ ]*\(gcc-[0-9]*\) .*/\1/p')
 	[ -n "$gcc" ] || gcc=gcc
 	suite=${ROOT_SUITE[$rel]}
-	build_root "$suite" "$gcc"
+	build_root "$suite" "$(compiler_pkgs "$gcc")"
 	root=$CACHE/roots/$suite
 	for p in "$dir"/debs/linux-headers-*.deb "$dir"/debs/linux-kbuild-*.deb; do
 		unpack "$p" "$root"
@@ -300,6 +383,47 @@ cmd_fetch() {
 	echo "$suite" >"$dir/buildroot"
 	echo "$gcc" >"$dir/gcc"
 	touch "$dir/.complete"
+}
+
+# The arm64 guest's root file system: bookworm's arm64 packages the guest
+# script, the broker and the tests use, unpacked by mmdebstrap's extract
+# variant (no maintainer script runs, so no emulator is needed), plus the
+# few files those scripts would have written.  Also the sysroot the tests
+# are cross-compiled against (libc6-dev, libmosquitto-dev, Paho C).
+ROOTFS_PKGS=(bash dash coreutils grep sed findutils mount util-linux procps
+	iproute2 kmod perl-base hostname busybox-static
+	mosquitto mosquitto-clients libmosquitto-dev libpaho-mqtt-dev libc6-dev)
+
+cmd_rootfs() {
+	local main d
+
+	[ "$ARCH" = arm64 ] || die "rootfs: only for MQTT_ARCH=arm64"
+	if [ ! -e "$ROOTFS/.complete" ]; then
+		main=$(mirror_of bookworm)
+		[ -n "$main" ] || die "no Debian mirror for bookworm in this machine's apt sources"
+		"$VM_DIR/deps.sh" mmdebstrap >&2
+		log "extracting the arm64 guest root into $ROOTFS"
+		rm -rf "$ROOTFS"
+		env -u APT_CONFIG mmdebstrap --variant=extract --quiet \
+			--architectures=arm64 \
+			--include="$(IFS=,; echo "${ROOTFS_PKGS[*]}")" \
+			bookworm "$ROOTFS" "$main" >&2
+		# base-passwd's postinst would have written these.
+		[ -s "$ROOTFS/etc/passwd" ] ||
+			printf 'root:x:0:0:root:/root:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n' \
+				>"$ROOTFS/etc/passwd"
+		[ -s "$ROOTFS/etc/group" ] ||
+			printf 'root:x:0:\ntty:x:5:\nnogroup:x:65534:\n' \
+				>"$ROOTFS/etc/group"
+		# dash's postinst makes /bin/sh (the tests run "sh -c").
+		[ -e "$ROOTFS/bin/sh" ] || ln -s dash "$ROOTFS/bin/sh"
+		# initramfs-init puts tmpfs on these: they must exist.
+		for d in tmp var/tmp run var/log var/lib/mosquitto; do
+			mkdir -p "$ROOTFS/$d"
+		done
+		touch "$ROOTFS/.complete"
+	fi
+	echo "$ROOTFS"
 }
 
 cmd_path() {
@@ -346,15 +470,18 @@ checker_valid() {
 # Build in a private mount namespace: the build root sees /dev, /proc and
 # the copy of the sources at /mnt/mqtt, nothing else of the machine.
 cmd_build() {
-	local v=$1 src=$2 root gcc
+	local v=$1 src=$2 root gcc cc
+	local -a cross=()
 
 	shift 2
 	cmd_fetch "$v"
 	root=$CACHE/roots/$(cat "$CACHE/$v/buildroot")
 	gcc=$(cat "$CACHE/$v/gcc")
+	cc=$(kernel_cc "$gcc")
+	[ "$ARCH" = amd64 ] || cross=(ARCH="$ARCH" CROSS_COMPILE="$CROSS-")
 	checker_valid "$root" "$v"
 	src=$(realpath "$src")
-	echo "kernels.sh: building for $v in the $(cat "$CACHE/$v/buildroot") build root with $gcc" >&2
+	echo "kernels.sh: building for $v in the $(cat "$CACHE/$v/buildroot") build root with $cc" >&2
 	mkdir -p "$root/mnt/mqtt"
 	unshare --mount --fork /bin/sh -ec '
 		root=$1; src=$2; shift 2
@@ -364,14 +491,15 @@ cmd_build() {
 		mount --bind "$src" "$root/mnt/mqtt"
 		exec chroot "$root" /usr/bin/env -i PATH=/usr/local/bin:/usr/bin:/bin \
 			HOME=/tmp LC_ALL=C.UTF-8 "$@"' sh "$root" "$src" \
-		make -C "/usr/src/linux-headers-$v" M=/mnt/mqtt CC="$gcc" \
-		HOSTCC="$gcc" "$@"
+		make -C "/usr/src/linux-headers-$v" M=/mnt/mqtt "${cross[@]}" \
+		CC="$cc" HOSTCC="$gcc" "$@"
 }
 
-[ $# -ge 1 ] || die "usage: kernels.sh list | fetch RELEASE | path RELEASE WHAT | build RELEASE DIR [ARGS]"
+[ $# -ge 1 ] || die "usage: kernels.sh list | rootfs | fetch RELEASE | path RELEASE WHAT | build RELEASE DIR [ARGS]"
 [ "$(id -u)" -eq 0 ] || die "needs root (the cache, mmdebstrap and chroot)"
 case $1 in
 list)	cmd_list ;;
+rootfs)	cmd_rootfs ;;
 fetch)	[ $# -eq 2 ] || die "fetch RELEASE"; cmd_fetch "$2" ;;
 path)	[ $# -eq 3 ] || die "path RELEASE WHAT"; cmd_path "$2" "$3" ;;
 build)	[ $# -ge 3 ] || die "build RELEASE DIR [ARGS]"; shift; cmd_build "$@" ;;

@@ -21,6 +21,7 @@ usage() {
 	         [--timeout SECONDS] [--test-timeout SECONDS]
 	         [--results DIR] [--verbose]
 	         [--debug] [--kunit-module /path/to/test.ko]
+	         [--arch amd64|arm64] [--root DIR]
 
 	  --kernel        kernel image to boot
 	  --modules       its module tree (virtio/9p modules come from here)
@@ -48,6 +49,13 @@ usage() {
 	                  KASAN reports every error (kasan_multi_shot)
 	  --kunit-module  a KUnit test module, loaded after the module checks;
 	                  each KUnit case of its KTAP output counts as a test
+	  --arch          the guest's architecture: amd64 (default,
+	                  qemu-system-x86_64) or arm64 (qemu-system-aarch64,
+	                  virt machine, always TCG)
+	  --root          the guest's root file system, shared read-only
+	                  over 9p: default / (this machine's, amd64); arm64
+	                  needs an arm64 root (kernels.sh rootfs), whose
+	                  busybox also makes the initramfs
 
 	Environment: MQTT_VM_ACCEL=kvm|tcg forces the accelerator,
 	MQTT_VM_SKIP_DEPS=1 skips deps.sh, MQTT_VM_MEM (default 1G),
@@ -74,11 +82,14 @@ DEBUG=0
 KUNIT_MODULE=
 BENCH_ARGS=
 MODULE_FROM_TREE=0
+ARCH=amd64
+GUEST_ROOT=/
 
 while [ $# -gt 0 ]; do
 	case $1 in
 	--kernel|--modules|--module|--mode|--tests|--demo|--timeout|\
-	--test-timeout|--results|--kunit-module|--bench|--bench-args)
+	--test-timeout|--results|--kunit-module|--bench|--bench-args|\
+	--arch|--root)
 		[ $# -ge 2 ] || die "$1 needs a value" ;;
 	esac
 	case $1 in
@@ -96,6 +107,8 @@ while [ $# -gt 0 ]; do
 	--verbose|-v)	VERBOSE=1; shift ;;
 	--debug)	DEBUG=1; shift ;;
 	--kunit-module)	KUNIT_MODULE=$2; shift 2 ;;
+	--arch)		ARCH=$2; shift 2 ;;
+	--root)		GUEST_ROOT=$2; shift 2 ;;
 	-h|--help)	usage; exit 0 ;;
 	*)		usage >&2; die "unknown argument: $1" ;;
 	esac
@@ -114,6 +127,15 @@ run)	[ -n "$DEMO" ] || die "--mode run needs --demo" ;;
 bench)	[ -n "$DEMO" ] || die "--mode bench needs --bench" ;;
 *)	die "--mode must be check, run or bench" ;;
 esac
+case $ARCH in
+amd64|arm64) ;;
+*)	die "--arch must be amd64 or arm64" ;;
+esac
+[ -d "$GUEST_ROOT" ] || die "no root file system at $GUEST_ROOT"
+[ "$ARCH" = amd64 ] || [ "$GUEST_ROOT" != / ] ||
+	die "--arch $ARCH needs --root with a root file system of $ARCH"
+[ "$ARCH" = amd64 ] || [ "$DEBUG" = 0 ] ||
+	die "--debug is for the amd64 debug kernel"
 [[ $TIMEOUT =~ ^[1-9][0-9]*$ ]] || die "bad --timeout: $TIMEOUT"
 [[ $TEST_TIMEOUT =~ ^[1-9][0-9]*$ ]] || die "bad --test-timeout: $TEST_TIMEOUT"
 
@@ -141,16 +163,17 @@ done
 	die "--kunit-module needs --mode check"
 
 BUSYBOX=
-for b in /bin/busybox /usr/bin/busybox; do
+for b in "${GUEST_ROOT%/}/bin/busybox" "${GUEST_ROOT%/}/usr/bin/busybox"; do
 	[ -x "$b" ] && { BUSYBOX=$b; break; }
 done
-[ -n "$BUSYBOX" ] || die "busybox not found (package busybox-static)"
+[ -n "$BUSYBOX" ] || die "busybox not found in $GUEST_ROOT (package busybox-static)"
 if readelf -l "$BUSYBOX" 2>/dev/null | grep -q 'Requesting program interpreter'; then
 	die "$BUSYBOX is dynamically linked, install busybox-static"
 fi
 
 KERNEL=$(realpath "$KERNEL")
 MODULES=$(realpath "$MODULES")
+GUEST_ROOT=$(realpath "$GUEST_ROOT")
 
 # ------------------------------------------------------------- results --
 
@@ -280,6 +303,15 @@ prepare_share() {
 
 # ---------------------------------------------------------------- qemu --
 
+# arm64: pointer authentication with QEMU's own cheap algorithm instead of
+# emulating QARMA (which costs TCG a lot), everything else of "max".
+case $ARCH in
+amd64)	QEMU=qemu-system-x86_64 MACHINE=() TCG_CPU=max CONSOLE=ttyS0 ;;
+arm64)	QEMU=qemu-system-aarch64 MACHINE=(-machine virt)
+	TCG_CPU=max,pauth-impdef=on CONSOLE=ttyAMA0 ;;
+esac
+command -v "$QEMU" >/dev/null || die "$QEMU not found (deps.sh installs it)"
+
 kvm_usable() {
 	grep -qwE 'vmx|svm' /proc/cpuinfo || return 1
 	[ -c /dev/kvm ] || return 1
@@ -308,6 +340,8 @@ pick_accel() {
 	auto)	if kvm_usable; then accel=kvm; else accel=tcg; fi ;;
 	*)	die "MQTT_VM_ACCEL must be kvm, tcg or auto" ;;
 	esac
+	# An arm64 guest on this amd64 machine is always emulated.
+	[ "$ARCH" = amd64 ] || accel=tcg
 	SMP=${MQTT_VM_SMP:-2}
 	ICOUNT=()
 	BENCH_CLOCK="CLOCK_MONOTONIC, wall time under QEMU TCG"
@@ -318,18 +352,18 @@ pick_accel() {
 		# One vCPU whose clock advances 1 ns per guest instruction and
 		# jumps over idle time: deterministic instruction time (see the
 		# README next to this script).  MQTT_VM_ICOUNT=0 turns it off.
-		ACCEL=tcg CPU=max SMP=1
+		ACCEL=tcg CPU=$TCG_CPU SMP=1
 		if [ "${MQTT_VM_ICOUNT:-1}" = 1 ]; then
 			ICOUNT=(-icount shift=0,sleep=off)
 			BENCH_CLOCK="QEMU icount: 1 ns per guest instruction, 1 vCPU"
 		fi
 	else
-		ACCEL=tcg,thread=multi CPU=max
+		ACCEL=tcg,thread=multi CPU=$TCG_CPU
 	fi
 }
 
 run_qemu() {
-	local append="console=ttyS0 quiet panic=-1 mitigations=off"
+	local append="console=$CONSOLE quiet panic=-1 mitigations=off"
 	local mem=1G
 	local -a cmd
 
@@ -346,18 +380,18 @@ run_qemu() {
 		mem=2G
 	fi
 
-	cmd=(qemu-system-x86_64
+	cmd=("$QEMU" "${MACHINE[@]}"
 		-accel "$ACCEL" -cpu "$CPU" "${ICOUNT[@]}"
 		-m "${MQTT_VM_MEM:-$mem}" -smp "$SMP"
 		-nographic -no-reboot -nic none
 		-kernel "$KERNEL"
 		-initrd "$WORK/initramfs.cpio.gz"
 		-append "$append"
-		-virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap"
+		-virtfs "local,path=$(qemu_path "$GUEST_ROOT"),mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap"
 		-virtfs "local,path=$(qemu_path "$RESULTS"),mount_tag=results,security_model=none"
 	)
 
-	echo "run-vm.sh: booting $(basename "$KERNEL") with accel ${ACCEL%%,*}${ICOUNT:+ (icount)}," \
+	echo "run-vm.sh: booting $(basename "$KERNEL") ($ARCH) with accel ${ACCEL%%,*}${ICOUNT:+ (icount)}," \
 		"mode $MODE, timeout ${TIMEOUT} s"
 	: >"$RESULTS/console.log"
 	timeout -k 10 "$TIMEOUT" "${cmd[@]}" \
