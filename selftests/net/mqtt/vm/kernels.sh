@@ -18,14 +18,6 @@
 #   kernels.sh path RELEASE WHAT the kernel image (WHAT=kernel), its module
 #                                tree (modules) or, for a matrix kernel,
 #                                "matrix"; exit 1 for an unknown release
-#   kernels.sh source RELEASE    download that kernel's linux-source-X.Y
-#                                (the same Debian version as its headers)
-#                                and print the path of its tarball
-#   kernels.sh exec RELEASE DIR... -- COMMAND...
-#                                run COMMAND in that kernel's build root,
-#                                each DIR bind-mounted at its own path
-#                                (make check-debug KVER=: the debug kernel
-#                                of a matrix kernel is built there)
 #   kernels.sh build RELEASE DIR [MAKE ARGS]
 #                                build the module in DIR (a copy of the
 #                                sources) for that kernel, in its build
@@ -449,9 +441,7 @@ cmd_path() {
 	kernel)	echo "$CACHE/$v/vmlinuz" ;;
 	modules) echo "$CACHE/$v/root/lib/modules/$v" ;;
 	matrix)	echo "$v" ;;
-	gcc)	cat "$CACHE/$v/gcc" ;;
-	source)	echo "$CACHE/$v/linux-source.tar.xz" ;;
-	*)	die "path: kernel, modules, matrix, gcc or source" ;;
+	*)	die "path: kernel, modules or matrix" ;;
 	esac
 }
 
@@ -475,27 +465,6 @@ checker_valid() {
 	if "$@" "$t" 2>&1 | grep -q error; then echo 0; else echo 1; fi
 	EOF
 	chmod +x "$common/scripts/checker-valid.sh"
-}
-
-# The kernel source package of a fetched kernel: linux-source-X.Y of the
-# version its headers have, its tarball unpacked next to the packages.
-cmd_source() {
-	local v=$1 dir=$CACHE/$1 ver series tar
-
-	cmd_fetch "$v"
-	tar=$dir/linux-source.tar.xz
-	if [ ! -e "$tar" ]; then
-		apt_setup
-		ver=$(dpkg-deb -f "$(ls "$dir"/debs/linux-headers-"${v}"_*.deb)" Version)
-		series=$(sed -E 's/^([0-9]+\.[0-9]+).*/\1/' <<<"$ver")
-		log "fetching linux-source-$series $ver for $v"
-		(cd "$dir/debs" && apt_private download \
-			"linux-source-$series=$ver" >&2)
-		dpkg-deb --fsys-tarfile "$dir"/debs/linux-source-"${series}"_*.deb |
-			tar -xO "./usr/src/linux-source-$series.tar.xz" >"$tar.new"
-		mv "$tar.new" "$tar"
-	fi
-	echo "$tar"
 }
 
 # Run a command in a kernel's build root (a private mount namespace:
@@ -530,41 +499,29 @@ cmd_exec() {
 		"${dirs[@]}" "$@"
 }
 
-# Build in a private mount namespace: the build root sees /dev, /proc and
-# the copy of the sources at /mnt/mqtt, nothing else of the machine.
+# Build in the kernel's build root (cmd_exec): it sees /dev, /proc and
+# the copy of the sources, nothing else of the machine.
 cmd_build() {
-	local v=$1 src=$2 root gcc cc
+	local v=$1 src=$2 gcc cc
 	local -a cross=()
 
 	shift 2
 	cmd_fetch "$v"
-	root=$CACHE/roots/$(cat "$CACHE/$v/buildroot")
 	gcc=$(cat "$CACHE/$v/gcc")
 	cc=$(kernel_cc "$gcc")
 	[ "$ARCH" = amd64 ] || cross=(ARCH="$ARCH" CROSS_COMPILE="$CROSS-")
-	checker_valid "$root" "$v"
+	checker_valid "$CACHE/roots/$(cat "$CACHE/$v/buildroot")" "$v"
 	src=$(realpath "$src")
 	echo "kernels.sh: building for $v in the $(cat "$CACHE/$v/buildroot") build root with $cc" >&2
-	mkdir -p "$root/mnt/mqtt"
-	unshare --mount --fork /bin/sh -ec '
-		root=$1; src=$2; shift 2
-		mount --make-rprivate /
-		mount --bind /dev "$root/dev"
-		mount -t proc proc "$root/proc"
-		mount --bind "$src" "$root/mnt/mqtt"
-		exec chroot "$root" /usr/bin/env -i PATH=/usr/local/bin:/usr/bin:/bin \
-			HOME=/tmp LC_ALL=C.UTF-8 "$@"' sh "$root" "$src" \
-		make -C "/usr/src/linux-headers-$v" M=/mnt/mqtt "${cross[@]}" \
-		CC="$cc" HOSTCC="$gcc" "$@"
+	cmd_exec "$v" "$src" -- make -C "/usr/src/linux-headers-$v" M="$src" \
+		"${cross[@]}" CC="$cc" HOSTCC="$gcc" "$@"
 }
 
-[ $# -ge 1 ] || die "usage: kernels.sh list | rootfs | fetch RELEASE | path RELEASE WHAT | source RELEASE | exec RELEASE DIR... -- CMD | build RELEASE DIR [ARGS]"
+[ $# -ge 1 ] || die "usage: kernels.sh list | rootfs | fetch RELEASE | path RELEASE WHAT | build RELEASE DIR [ARGS]"
 [ "$(id -u)" -eq 0 ] || die "needs root (the cache, mmdebstrap and chroot)"
 case $1 in
 list)	cmd_list ;;
 rootfs)	cmd_rootfs ;;
-source)	[ $# -eq 2 ] || die "source RELEASE"; cmd_source "$2" ;;
-exec)	[ $# -ge 4 ] || die "exec RELEASE DIR... -- COMMAND..."; shift; cmd_exec "$@" ;;
 fetch)	[ $# -eq 2 ] || die "fetch RELEASE"; cmd_fetch "$2" ;;
 path)	[ $# -eq 3 ] || die "path RELEASE WHAT"; cmd_path "$2" "$3" ;;
 build)	[ $# -ge 3 ] || die "build RELEASE DIR [ARGS]"; shift; cmd_build "$@" ;;
