@@ -28,8 +28,25 @@ fi
 [ ${#kernels[@]} -gt 0 ] || { echo "check-matrix: no kernel" >&2; exit 2; }
 mkdir -p "$LOGS"
 
+# What failed in a "make check" log: each failed test with the harness'
+# lines of its run (at most 40), the kernel log's problems (at most 30
+# lines) and run-vm.sh's FAIL lines (module checks, timeouts, ...).
+failures() {
+	awk '
+	/^# +RUN / { n = 0 }
+	{ if (n < 40) buf[n++] = $0 }
+	/^not ok / && !/# SKIP/ {
+		for (i = 0; i < n; i++)
+			print "  " buf[i]
+		n = 0
+	}
+	/^==== kernel log problems/ { klog = 1 }
+	klog && klog++ <= 30 && !/^FAIL: / { print "  " $0 }
+	/^FAIL: / { print "  " $0; klog = 0 }' "$1"
+}
+
 passed=0 failed=0 skipped=0
-summary=()
+summary=() details=()
 start=$SECONDS
 
 for v in "${kernels[@]}"; do
@@ -74,9 +91,17 @@ for v in "${kernels[@]}"; do
 	line+="; W=1/sparse warnings: $warn; $((SECONDS - t0)) s$note"
 	summary+=("$line")
 	echo "$line"
+	if [ "$f" -ne 0 ] && [ -e "$LOGS/$v.check.log" ]; then
+		details+=("==== $v: what failed ($LOGS/$v.check.log) ====")
+		mapfile -t -O "${#details[@]}" details < <(failures "$LOGS/$v.check.log")
+	fi
 	passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
 done
 
+if [ ${#details[@]} -gt 0 ]; then
+	echo
+	printf '%s\n' "${details[@]}"
+fi
 echo
 echo "==== kernel matrix: ${#kernels[@]} kernels in $((SECONDS - start)) s ===="
 printf '%s\n' "${summary[@]}"
