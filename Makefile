@@ -166,8 +166,9 @@ kdir:
 		cpio -0 -pdm --quiet $(MOD_DIR)
 
 # W= and C= reach the build root's make only when passed on.
+# So do W=, C= and the version (the copy has no debian/changelog).
 KBUILD_MAKE = $(KERNELS) build $(KVER) $(MOD_DIR) $(if $(W),W=$(W)) \
-	$(if $(C),C=$(C))
+	$(if $(C),C=$(C)) MQTT_VERSION=$(MQTT_VERSION)
 else
 kdir:
 	@echo "mqtt: building for $(KDIR_WHY)"
@@ -285,6 +286,21 @@ DEBUG_KERNEL_CACHE ?= /var/cache/mqtt-debug-kernel
 DEBUG_MOD := $(BUILD)/debug-module
 DEBUG_TIMEOUT ?= 2400
 DEBUG_TEST_TIMEOUT ?= 900
+# make check-debug KVER=<matrix kernel>: the debug kernel of that kernel's
+# own source package, built and used in its build root with its compiler.
+ifneq ($(MATRIX_KVER),)
+DEBUG_ARGS := --kver $(MATRIX_KVER)
+DEBUG_CC = $$($(KERNELS) path $(MATRIX_KVER) gcc)
+DEBUG_MAKE = $(KERNELS) exec $(MATRIX_KVER) $$kdir $(DEBUG_MOD) -- \
+	make CC=$(DEBUG_CC) HOSTCC=$(DEBUG_CC) MQTT_VERSION=$(MQTT_VERSION)
+DEBUG_RESULTS := $(BUILD)/vm/results-debug-$(MATRIX_KVER)
+else
+DEBUG_ARGS :=
+DEBUG_MAKE = $(MAKE)
+DEBUG_RESULTS := $(BUILD)/vm/results-debug
+endif
+DEBUG_KERNEL_SH = MQTT_DEBUG_KERNEL_CACHE=$(DEBUG_KERNEL_CACHE) \
+	$(VM)/debug-kernel.sh $(DEBUG_ARGS)
 
 .PHONY: check-debug check-debug-vm debug-kernel debug-modules
 check-debug: deps
@@ -293,29 +309,27 @@ check-debug: deps
 	$(MAKE) -f $(ROOT)/Makefile check-debug-vm
 
 debug-kernel:
-	MQTT_DEBUG_KERNEL_CACHE=$(DEBUG_KERNEL_CACHE) $(VM)/debug-kernel.sh
+	$(DEBUG_KERNEL_SH)
 
 debug-modules: debug-kernel
 	@set -e; \
-	kdir=$$(MQTT_DEBUG_KERNEL_CACHE=$(DEBUG_KERNEL_CACHE) \
-		$(VM)/debug-kernel.sh --check-only 2>/dev/null); \
+	kdir=$$($(DEBUG_KERNEL_SH) --check-only 2>/dev/null); \
 	echo "mqtt: building for the debug kernel" \
 		"$$(cat $$kdir/kernelrelease) ($$kdir/build)"; \
 	rm -rf $(DEBUG_MOD); mkdir -p $(DEBUG_MOD); \
 	cd $(ROOT) && find Kbuild net include uapi \
 		\( -name Kbuild -o -name '*.[ch]' \) -print0 | \
 		cpio -0 -pdm --quiet $(DEBUG_MOD); \
-	$(MAKE) -C $$kdir/build M=$(DEBUG_MOD) modules
+	$(DEBUG_MAKE) -C $$kdir/build M=$(DEBUG_MOD) modules
 
 check-debug-vm: debug-modules tests
 	@set -e; \
-	kdir=$$(MQTT_DEBUG_KERNEL_CACHE=$(DEBUG_KERNEL_CACHE) \
-		$(VM)/debug-kernel.sh --check-only 2>/dev/null); \
+	kdir=$$($(DEBUG_KERNEL_SH) --check-only 2>/dev/null); \
 	$(VM)/run-vm.sh --debug --kernel $$kdir/bzImage \
 		--modules $$kdir/root/lib/modules/$$(cat $$kdir/kernelrelease) \
 		--module $(DEBUG_MOD)/mqtt.ko \
 		--kunit-module $(DEBUG_MOD)/mqtt_codec_kunit.ko \
-		--mode check --tests "$(TESTS)" --results $(BUILD)/vm/results-debug \
+		--mode check --tests "$(TESTS)" --results $(DEBUG_RESULTS) \
 		--timeout $(DEBUG_TIMEOUT) --test-timeout $(DEBUG_TEST_TIMEOUT)
 
 # Style and static checks, with the tools of the kernel source package.

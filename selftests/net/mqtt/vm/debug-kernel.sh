@@ -20,6 +20,12 @@
 # package version and the compiler version.  The last line on stdout is the
 # cache directory; everything else goes to stderr.  --check-only prints the
 # directory and exits 0 if the build is complete, 1 if not.
+#
+# --kver RELEASE: the debug kernel of a kernel of the matrix (kernels.sh;
+# amd64) instead: the linux-source-X.Y package of its Debian version,
+# built in its build root with the compiler it was built with.  Fragment
+# options that kernel's Kconfig no longer has (CONFIG_BASE_FULL, gone in
+# 6.9) are reported and left out; for 6.1 every option must be set.
 
 set -euo pipefail
 
@@ -42,11 +48,16 @@ die() {
 }
 
 CHECK_ONLY=0
-case ${1:-} in
---check-only)	CHECK_ONLY=1 ;;
-'')		;;
-*)		die "usage: ${0##*/} [--check-only]" ;;
-esac
+KVER=
+while [ $# -gt 0 ]; do
+	case $1 in
+	--check-only)	CHECK_ONLY=1; shift ;;
+	--kver)		[ $# -ge 2 ] || die "--kver needs a release"
+			KVER=$2; shift 2 ;;
+	*)		die "usage: ${0##*/} [--check-only] [--kver RELEASE]" ;;
+	esac
+done
+KERNELS=$VM_DIR/kernels.sh
 
 install_deps() {
 	local installed pkg
@@ -67,14 +78,32 @@ install_deps() {
 
 [ $CHECK_ONLY = 1 ] || install_deps
 
-[ -r "$SRC_TAR" ] || die "$SRC_TAR missing (package $SRC_PKG)"
-SRC_VER=$(dpkg-query -W -f='${Version}' "$SRC_PKG" 2>/dev/null) ||
-	die "$SRC_PKG is not installed"
+if [ -n "$KVER" ]; then
+	[[ $KVER == *-amd64 ]] || die "--kver: an amd64 kernel of the matrix"
+	if [ $CHECK_ONLY = 1 ]; then
+		SRC_TAR=$("$KERNELS" path "$KVER" source)
+	else
+		SRC_TAR=$("$KERNELS" source "$KVER")
+	fi
+	[ -r "$SRC_TAR" ] || die "no source of $KVER (kernels.sh source $KVER)"
+	SRC_PKG="linux-source of $KVER"
+	SRC_VER=$("$KERNELS" path "$KVER" source-version)
+	CC=$("$KERNELS" path "$KVER" gcc)
+else
+	[ -r "$SRC_TAR" ] || die "$SRC_TAR missing (package $SRC_PKG)"
+	SRC_VER=$(dpkg-query -W -f='${Version}' "$SRC_PKG" 2>/dev/null) ||
+		die "$SRC_PKG is not installed"
+	CC=gcc
+fi
 
 KEY=$({
 	cat "$FRAGMENT" "${BASH_SOURCE[0]}"
 	echo "$SRC_PKG $SRC_VER"
-	gcc --version | head -n 1
+	if [ -n "$KVER" ]; then
+		echo "$CC"
+	else
+		gcc --version | head -n 1
+	fi
 } | sha256sum | cut -c1-16)
 DIR=$CACHE_ROOT/$KEY
 
@@ -104,12 +133,15 @@ START=$SECONDS
 SRC=$DIR/src
 OUT=$DIR/build
 KMAKE=(make -C "$SRC" O="$OUT" ARCH=x86_64)
+# A matrix kernel: make runs in its build root, with its compiler.
+[ -z "$KVER" ] || KMAKE=("$KERNELS" exec "$KVER" "$DIR" -- "${KMAKE[@]}" \
+	CC="$CC" HOSTCC="$CC")
 
 if [ ! -e "$SRC/.unpacked" ]; then
 	log "unpacking $SRC_PKG $SRC_VER into $SRC"
 	rm -rf "$SRC"
 	mkdir -p "$SRC"
-	tar -xf "$SRC_TAR" -C "$SRC" --strip-components=1
+	tar -xf "$SRC_TAR" -C "$SRC" --strip-components=1 --no-same-owner
 	touch "$SRC/.unpacked"
 fi
 
@@ -121,13 +153,23 @@ mkdir -p "$OUT"
 	{ cat "$OUT/merge_config.log" >&2; die "merge_config.sh failed"; }
 "${KMAKE[@]}" -s olddefconfig >&2
 
+# Every config symbol the source's Kconfig files define.
+grep -rhoE --include='Kconfig*' '^[[:space:]]*(menu)?config [A-Z0-9_]+' \
+	"$SRC" | awk '{ print "CONFIG_" $2 }' | sort -u >"$OUT/kconfig-symbols"
+
 # olddefconfig silently drops options whose dependencies are not met:
 # every line of the fragment must be in the final .config as written.
-bad=0
+bad=0 left=0
 while IFS= read -r line; do
 	case $line in
 	CONFIG_*=*)
 		grep -qxF "$line" "$OUT/.config" && continue
+		if [ -n "$KVER" ] &&
+		   ! grep -qxF "${line%%=*}" "$OUT/kconfig-symbols"; then
+			log "$KVER has no ${line%%=*} (left out)"
+			left=$((left + 1))
+			continue
+		fi
 		log "requested $line, .config has:" \
 			"$(grep -E "^(# )?${line%%=*}[= ]" "$OUT/.config" ||
 				echo "nothing")"
@@ -143,7 +185,8 @@ while IFS= read -r line; do
 	esac
 done <"$FRAGMENT"
 [ $bad = 0 ] || die "the final .config lacks requested options (see above)"
-log "all $(grep -cE '^(CONFIG_|# CONFIG_.* is not set)' "$FRAGMENT") requested options are set"
+log "$(($(grep -cE '^(CONFIG_|# CONFIG_.* is not set)' "$FRAGMENT") - left))" \
+	"requested options are set, $left left out"
 
 log "building with nice -n 10 make -j$JOBS (about 15 min on 2 cores)," \
 	"log in $OUT/build.log"

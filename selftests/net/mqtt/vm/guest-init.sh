@@ -341,6 +341,17 @@ else
 	check fail "module load"
 fi
 
+# The build's version (debian/changelog, run-vm.sh passes the one the
+# Makefile read) is the module's MODULE_VERSION, on every build path.
+if [ -n "${EXPECT_VERSION:-}" ]; then
+	ver=$(cat "/sys/module/$MOD_NAME/version" 2>/dev/null)
+	if [ "$ver" = "$EXPECT_VERSION" ]; then
+		check ok "module version $EXPECT_VERSION"
+	else
+		check fail "module version $EXPECT_VERSION # read '${ver:-<none>}'"
+	fi
+fi
+
 # ---------------------------------------------------------------- tests --
 
 run_tests() {

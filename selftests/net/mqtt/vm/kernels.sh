@@ -17,7 +17,18 @@
 #                                build root; prints nothing
 #   kernels.sh path RELEASE WHAT the kernel image (WHAT=kernel), its module
 #                                tree (modules) or, for a matrix kernel,
-#                                "matrix"; exit 1 for an unknown release
+#                                "matrix", its compiler (gcc), the tarball
+#                                of "kernels.sh source" (source) and its
+#                                Debian version (source-version); exit 1
+#                                for an unknown release
+#   kernels.sh source RELEASE    download that kernel's linux-source-X.Y
+#                                (the same Debian version as its headers)
+#                                and print the path of its tarball
+#   kernels.sh exec RELEASE DIR... -- COMMAND...
+#                                run COMMAND in that kernel's build root,
+#                                each DIR bind-mounted at its own path
+#                                (make check-debug KVER=: the debug kernel
+#                                of a matrix kernel is built there)
 #   kernels.sh build RELEASE DIR [MAKE ARGS]
 #                                build the module in DIR (a copy of the
 #                                sources) for that kernel, in its build
@@ -441,7 +452,10 @@ cmd_path() {
 	kernel)	echo "$CACHE/$v/vmlinuz" ;;
 	modules) echo "$CACHE/$v/root/lib/modules/$v" ;;
 	matrix)	echo "$v" ;;
-	*)	die "path: kernel, modules or matrix" ;;
+	gcc)	cat "$CACHE/$v/gcc" ;;
+	source)	echo "$CACHE/$v/linux-source.tar.xz" ;;
+	source-version) cat "$CACHE/$v/linux-source.version" ;;
+	*)	die "path: kernel, modules, matrix, gcc, source or source-version" ;;
 	esac
 }
 
@@ -465,6 +479,28 @@ checker_valid() {
 	if "$@" "$t" 2>&1 | grep -q error; then echo 0; else echo 1; fi
 	EOF
 	chmod +x "$common/scripts/checker-valid.sh"
+}
+
+# The kernel source package of a fetched kernel: linux-source-X.Y of the
+# version its headers have, its tarball unpacked next to the packages.
+cmd_source() {
+	local v=$1 dir=$CACHE/$1 ver series tar
+
+	cmd_fetch "$v"
+	tar=$dir/linux-source.tar.xz
+	ver=$(dpkg-deb -f "$(ls "$dir"/debs/linux-headers-"${v}"_*.deb)" Version)
+	if [ ! -e "$tar" ]; then
+		apt_setup
+		series=$(sed -E 's/^([0-9]+\.[0-9]+).*/\1/' <<<"$ver")
+		log "fetching linux-source-$series $ver for $v"
+		(cd "$dir/debs" && apt_private download \
+			"linux-source-$series=$ver" >&2)
+		dpkg-deb --fsys-tarfile "$dir"/debs/linux-source-"${series}"_*.deb |
+			tar -xO "./usr/src/linux-source-$series.tar.xz" >"$tar.new"
+		mv "$tar.new" "$tar"
+	fi
+	echo "$ver" >"$dir/linux-source.version"
+	echo "$tar"
 }
 
 # Run a command in a kernel's build root (a private mount namespace:
@@ -517,11 +553,13 @@ cmd_build() {
 		"${cross[@]}" CC="$cc" HOSTCC="$gcc" "$@"
 }
 
-[ $# -ge 1 ] || die "usage: kernels.sh list | rootfs | fetch RELEASE | path RELEASE WHAT | build RELEASE DIR [ARGS]"
+[ $# -ge 1 ] || die "usage: kernels.sh list | rootfs | fetch RELEASE | path RELEASE WHAT | source RELEASE | exec RELEASE DIR... -- CMD | build RELEASE DIR [ARGS]"
 [ "$(id -u)" -eq 0 ] || die "needs root (the cache, mmdebstrap and chroot)"
 case $1 in
 list)	cmd_list ;;
 rootfs)	cmd_rootfs ;;
+source)	[ $# -eq 2 ] || die "source RELEASE"; cmd_source "$2" ;;
+exec)	[ $# -ge 4 ] || die "exec RELEASE DIR... -- COMMAND..."; shift; cmd_exec "$@" ;;
 fetch)	[ $# -eq 2 ] || die "fetch RELEASE"; cmd_fetch "$2" ;;
 path)	[ $# -eq 3 ] || die "path RELEASE WHAT"; cmd_path "$2" "$3" ;;
 build)	[ $# -ge 3 ] || die "build RELEASE DIR [ARGS]"; shift; cmd_build "$@" ;;

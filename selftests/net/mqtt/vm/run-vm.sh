@@ -295,6 +295,7 @@ prepare_share() {
 		printf 'DEMO_PATH=%q\n' "$DEMO"
 		printf 'DEBUG=%q\n' "$DEBUG"
 		printf 'MODULE_FROM_TREE=%q\n' "$MODULE_FROM_TREE"
+		printf 'EXPECT_VERSION=%q\n' "${MQTT_VERSION:-}"
 		printf 'BENCH_ARGS=%q\n' "$BENCH_ARGS"
 		printf 'BENCH_CLOCK=%q\n' "$BENCH_CLOCK"
 		printf 'KUNIT=%q\n' "$([ -n "$KUNIT_MODULE" ] && echo 1 || echo 0)"
