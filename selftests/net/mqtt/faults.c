@@ -470,9 +470,7 @@ TEST(huge_remaining_length_eproto_without_allocating)
 	set_nonblock(_metadata, s.fd);
 	ASSERT_EQ((ssize_t)sizeof(hdr), send(s.p.pfd, hdr, sizeof(hdr),
 						 MSG_NOSIGNAL));
-	ASSERT_EQ(POLLERR | POLLHUP, poll_fd(_metadata, s.fd, 0,
-					     PEER_TIMEOUT_MS) &
-				     (POLLERR | POLLHUP));
+	wait_session_end(_metadata, s.fd);
 	EXPECT_EQ(EPROTO, so_error(_metadata, s.fd));
 	EXPECT_TRUE(peer_closed(&s.p));
 	/* Nothing near 256 MiB was taken, even for a moment. */

@@ -202,6 +202,28 @@ static inline short poll_fd(struct __test_metadata *_metadata, int fd,
 	return ret ? pfd.revents : 0;
 }
 
+/*
+ * Wait until the session is over: poll() with no events returns only
+ * POLLERR/POLLHUP.  POLLERR alone may come first: the reports of the
+ * messages lost are queued before the session shows as ended, so wait
+ * for POLLHUP.  Returns the events then seen with every event asked.
+ */
+static inline short wait_session_end(struct __test_metadata *_metadata, int fd)
+{
+	int64_t deadline = now_ms() + PEER_TIMEOUT_MS;
+	short ev;
+
+	for (;;) {
+		ev = poll_fd(_metadata, fd, 0, PEER_TIMEOUT_MS);
+		if ((ev & POLLHUP) || now_ms() >= deadline)
+			break;
+		usleep(1000);
+	}
+	ASSERT_EQ(POLLERR | POLLHUP, ev & (POLLERR | POLLHUP))
+		TH_LOG("the session did not end (revents %#x)", ev);
+	return poll_fd(_metadata, fd, POLLIN | POLLOUT | POLLRDHUP, 0);
+}
+
 static inline void set_nonblock(struct __test_metadata *_metadata, int fd)
 {
 	int flags = fcntl(fd, F_GETFL);

@@ -60,28 +60,6 @@ static const uint8_t pingreq[] = { PINGREQ_BYTES };
 /* ---------------------------------------------------------------------- */
 
 /*
- * Wait until the session is over: poll() with no events returns only
- * POLLERR/POLLHUP.  POLLERR alone may come first: the reports of the
- * messages lost are queued before the session shows as ended, so wait
- * for POLLHUP.  Returns the events then seen with every event asked.
- */
-static short wait_session_end(struct __test_metadata *_metadata, int fd)
-{
-	int64_t deadline = now_ms() + PEER_TIMEOUT_MS;
-	short ev;
-
-	for (;;) {
-		ev = poll_fd(_metadata, fd, 0, PEER_TIMEOUT_MS);
-		if ((ev & POLLHUP) || now_ms() >= deadline)
-			break;
-		usleep(1000);
-	}
-	ASSERT_EQ(POLLERR | POLLHUP, ev & (POLLERR | POLLHUP))
-		TH_LOG("the session did not end (revents %#x)", ev);
-	return poll_fd(_metadata, fd, POLLIN | POLLOUT | POLLRDHUP, 0);
-}
-
-/*
  * The session ended with err: POLLERR|POLLHUP (and POLLIN|POLLRDHUP),
  * SO_ERROR, and TCP closed without DISCONNECT.
  */
