@@ -198,7 +198,9 @@ fi
 # modules.builtin, which run-vm.sh reads.
 rm -rf "$DIR/root"
 "${KMAKE[@]}" -s INSTALL_MOD_PATH="$DIR/root" modules_install >&2
-"${KMAKE[@]}" -s kernelrelease >"$DIR/kernelrelease"
+# The build's own record of its release: "make kernelrelease" run from
+# another make prints that make's "Entering directory" lines too.
+cp "$OUT/include/config/kernel.release" "$DIR/kernelrelease"
 cp "$OUT/arch/x86/boot/bzImage" "$DIR/bzImage"
 [ -s "$OUT/Module.symvers" ] || die "no Module.symvers in $OUT"
 touch "$DIR/complete"
