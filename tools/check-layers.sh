@@ -33,7 +33,8 @@ declare -A RANK=(
 	[tx]=4
 	[flow]=5 [config]=5
 	[transport]=6
-	[codec]=7
+	[tls]=7
+	[codec]=8
 )
 # The one way up: caller file, callee file, the functions it may call.
 UPCALL_FROM="timers transport"
@@ -45,7 +46,8 @@ declare -A PREFIX=(
 	[af_mqtt]='mqtt_sock_' [sockopt]='mqtt_sockopt_'
 	[session]='mqtt_session_' [timers]='mqtt_timer_'
 	[rx]='mqtt_rx(_|$)' [tx]='mqtt_tx_' [flow]='mqtt_flow_'
-	[config]='mqtt_config_' [transport]='mqtt_transport_' [codec]='mqtt_'
+	[config]='mqtt_config_' [transport]='mqtt_transport_' [tls]='mqtt_tls_'
+	[codec]='mqtt_'
 )
 # Module entry points the kernel's macros make global.
 ENTRY='^(init_module|cleanup_module)$'

@@ -13,7 +13,9 @@
  *                           and never end the session themselves
  *     flow.c, config.c      packet identifiers, window and delivery
  *                           reports; the option store
- *     transport.c           the inner TCP socket
+ *     transport.c           the inner TCP socket: our own, or the one
+ *                           the application attached
+ *     tls.c                 kTLS records on an attached socket
  *     codec.c               the wire format, no socket code
  *
  *   The one call upwards is the upcall of the transport's callbacks and
@@ -21,7 +23,8 @@
  *   mqtt_session_kick_data().  tools/check-layers.sh checks the objects.
  *
  * - Each AF_MQTT socket drives one inner TCP socket, created on connect()
- *   in the caller's network namespace (transport.c).  The session state
+ *   in the caller's network namespace, or attached by the application
+ *   with MQTT_TRANSPORT_FD, maybe with kTLS on it (transport.c).  The session state
  *   machine (session.c) runs in process context under the AF_MQTT socket
  *   lock, either in a system call that is in the kernel anyway
  *   (mqtt_session_sync_begin: connect; send, which so handles the acks of
@@ -32,7 +35,9 @@
  *   inside kernel_sendmsg/kernel_recvmsg/sock_release).  The TCP
  *   callbacks hold the TCP socket's bh lock and its sk_callback_lock
  *   (read); they take no AF_MQTT lock, only set atomic bits, wake the
- *   wait queue or queue work.  A function documented "the socket,
+ *   wait queue or queue work.  An attached socket's events come from its
+ *   wait queue (mqtt_transport_wake(), under that queue's lock), which
+ *   may wake ours: its lock, then ours, never the other way.  A function documented "the socket,
  *   locked" asserts it (mqtt_lock_held()).
  *
  * - References on the AF_MQTT sock: the socket file holds one until
@@ -558,6 +563,13 @@ static void mqtt_destruct(struct sock *sk)
 	skb_queue_purge(&sk->sk_error_queue);
 }
 
+/* The wait queue of an AF_MQTT socket is woken from inside the wake-up
+ * of an attached TCP socket's wait queue (transport.c listens there):
+ * its own lock class, always taken after TCP's, tells lockdep that the
+ * two never nest the other way.
+ */
+static struct lock_class_key mqtt_wq_lock_key;
+
 static int mqtt_create(struct net *net, struct socket *sock, int protocol,
 		       int kern)
 {
@@ -572,6 +584,7 @@ static int mqtt_create(struct net *net, struct socket *sock, int protocol,
 	if (!sk)
 		return -ENOMEM;
 	sock->ops = &mqtt_ops;
+	lockdep_set_class(&sock->wq.wait.lock, &mqtt_wq_lock_key);
 	sock_init_data(sock, sk);
 	sk->sk_destruct = mqtt_destruct;
 	mqtt_session_init(mqtt_sk(sk));

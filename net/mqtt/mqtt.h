@@ -258,7 +258,8 @@ struct mqtt_transport;
  * @conf: options (config.c; socket lock; inflight_max also read
  *	locklessly by poll)
  * @xprt: the connection to the broker, present in CONNECTING and
- *	CONNECTED (transport.c; socket lock)
+ *	CONNECTED, and while UNCONNECTED once the application attached a
+ *	socket (transport.c; socket lock)
  * @txq: struct mqtt_txbuf list, in wire order; while CONNECTING, the
  *	CONNECT until TCP took all of it (tx.c; socket lock).  Its unsent
  *	bytes are counted in sk->sk_wmem_queued, read locklessly by poll
@@ -283,6 +284,8 @@ struct mqtt_transport;
  *	(session.c; atomic, see "Driving the state machine")
  * @rx_waiters: recv() calls asleep that read TCP themselves when data
  *	comes (af_mqtt.c; atomic, see "Driving the state machine")
+ * @tls_alert: the last TLS alert the broker sent on this connection, as
+ *	(level << 8) | description; 0 for none (transport.c; socket lock)
  * @connack: the broker's CONNACK, valid when @connack_valid (session.c;
  *	socket lock)
  * @rx_hdr: fixed header of the packet being received; while CONNECTING,
@@ -327,6 +330,7 @@ struct mqtt_sock {
 	atomic_t sync_users;
 	atomic_t rx_waiters;
 
+	u16 tls_alert;
 	struct mqtt_connack_info connack;
 	u8 rx_hdr[MQTT_FIXED_HDR_MAX];
 	u8 rx_hdr_len;
@@ -519,6 +523,7 @@ int mqtt_config_get(struct mqtt_sock *msk, int optname, int *val,
 		    struct mqtt_field *str);
 
 /* transport.c: the inner TCP socket */
+int mqtt_transport_attach_fd(struct mqtt_sock *msk, int fd);
 int mqtt_transport_open(struct mqtt_sock *msk, struct sockaddr *addr,
 			int addrlen);
 void mqtt_transport_close(struct mqtt_sock *msk, bool abort);
@@ -534,5 +539,12 @@ int mqtt_transport_read(struct mqtt_sock *msk, sk_read_actor_t actor);
 int mqtt_transport_status(struct mqtt_sock *msk);
 int mqtt_transport_error(struct mqtt_sock *msk);
 bool mqtt_transport_eof(struct mqtt_sock *msk);
+
+/* tls.c: kTLS records on an attached socket */
+int mqtt_tls_probe(struct sock *tsk, u16 *overhead);
+int mqtt_tls_recv(struct socket *sock, void *buf, size_t len, u8 *type);
+bool mqtt_tls_is_data(u8 type);
+int mqtt_tls_control(u8 type, const u8 *rec, int len, u16 *alert);
+int mqtt_tls_close_notify(struct socket *sock);
 
 #endif /* _NET_MQTT_MQTT_H */

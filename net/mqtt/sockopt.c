@@ -109,20 +109,37 @@ static int mqtt_sockopt_subscribe(struct mqtt_sock *msk, int optname,
 	return 0;
 }
 
+/* setsockopt(MQTT_TRANSPORT_FD): the socket the next connect() uses. */
+static int mqtt_sockopt_transport(struct mqtt_sock *msk, sockptr_t optval,
+				  unsigned int optlen)
+{
+	int fd;
+
+	if (optlen != sizeof(fd))
+		return -EINVAL;
+	if (copy_from_sockptr(&fd, optval, sizeof(fd)))
+		return -EFAULT;
+	return mqtt_transport_attach_fd(msk, fd);
+}
+
 static int mqtt_setsockopt_locked(struct mqtt_sock *msk, int optname,
 				  sockptr_t optval, unsigned int optlen)
 {
 	int err;
 
-	if (mqtt_config_connect_opt(optname) &&
+	if ((mqtt_config_connect_opt(optname) ||
+	     optname == MQTT_TRANSPORT_FD) &&
 	    mqtt_state(&msk->sk) != MQTT_UNCONNECTED)
 		return -EISCONN;
 	switch (optname) {
 	case MQTT_SUBSCRIBE:
 	case MQTT_UNSUBSCRIBE:
 		return mqtt_sockopt_subscribe(msk, optname, optval, optlen);
+	case MQTT_TRANSPORT_FD:
+		return mqtt_sockopt_transport(msk, optval, optlen);
 	case MQTT_CONNACK:
 	case MQTT_INFLIGHT:
+	case MQTT_TLS_ALERT:
 		return -EOPNOTSUPP;	/* read-only */
 	}
 
@@ -145,7 +162,8 @@ static int mqtt_setsockopt_locked(struct mqtt_sock *msk, int optname,
  * @optlen: its length
  *
  * Return: 0, or -EISCONN once connect() was called, -EINVAL for a bad
- * value or length, -ENOPROTOOPT for an unknown option, -EFAULT, -ENOMEM.
+ * value or length, -ENOPROTOOPT for an unknown option, -EFAULT, -ENOMEM;
+ * MQTT_TRANSPORT_FD's own (mqtt_transport_attach_fd()).
  */
 int mqtt_sockopt_set(struct socket *sock, int level, int optname,
 		     sockptr_t optval, unsigned int optlen)
@@ -172,9 +190,15 @@ static int mqtt_getsockopt_locked(struct mqtt_sock *msk, int optname,
 	switch (optname) {
 	case MQTT_SUBSCRIBE:
 	case MQTT_UNSUBSCRIBE:
+	case MQTT_TRANSPORT_FD:
 		return -EOPNOTSUPP;	/* write-only */
 	case MQTT_INFLIGHT:
 		val = mqtt_inflight(msk);
+		break;
+	case MQTT_TLS_ALERT:
+		if (!msk->tls_alert)
+			return -ENODATA;
+		val = msk->tls_alert;
 		break;
 	case MQTT_CONNACK:
 		if (!msk->connack_valid)

@@ -27,8 +27,9 @@
 /*
  * setsockopt()/getsockopt() option names at SOL_MQTT.
  *
- * Options 1..11 configure the next connect and can be set only before
- * connect() (EISCONN afterwards).  The others can be set at any time.
+ * Options 1..11 and MQTT_TRANSPORT_FD configure the next connect and can
+ * be set only before connect() (EISCONN afterwards).  The others can be
+ * set at any time.
  */
 #define MQTT_CLIENT_ID		1	/* UTF-8, 0..65535 bytes; empty: broker assigns */
 #define MQTT_USERNAME		2	/* UTF-8, 0..65535 bytes; absent until set */
@@ -53,6 +54,8 @@
 #define MQTT_UNSUBSCRIBE	21	/* write-only: topic filter bytes */
 #define MQTT_ACK_TIMEOUT	22	/* int ms bounding (UN)SUBSCRIBE waits; default 30000 */
 #define MQTT_RECV_MAX		23	/* int bytes: largest packet accepted; default 2 MiB */
+#define MQTT_TRANSPORT_FD	24	/* write-only int: a connected TCP socket, -1 none */
+#define MQTT_TLS_ALERT		25	/* read-only int: last TLS alert, level << 8 | desc */
 
 /* Values of MQTT_PROTOCOL_LEVEL. */
 #define MQTT_PROTOCOL_V31	3	/* MQTT 3.1, protocol name "MQIsdp" */

@@ -594,7 +594,7 @@ TEST_F(sockopt, password_not_readable)
 
 TEST_F(sockopt, unknown_option_enoprotoopt)
 {
-	static const int names[] = { 0, MQTT_RECV_MAX + 1, 99, -1, INT_MAX };
+	static const int names[] = { 0, MQTT_TLS_ALERT + 1, 99, -1, INT_MAX };
 	char buf[64];
 	socklen_t len;
 	unsigned int i;
