@@ -245,7 +245,8 @@ check-vm: check-docs check-layers tests
 
 run-vm: modules demo
 	$(VM)/run-vm.sh --kernel $(KERNEL) --modules $(MODULES) \
-		--module $(MOD_DIR)/mqtt.ko --mode run --demo $(DEMO)
+		--module $(MOD_DIR)/mqtt.ko --mode run \
+		--demo "$(DEMO) $(BUILD)/samples/mqtt/mqtt_tls"
 
 # The benchmark (issue 5): AF_MQTT against a hand-written TCP client,
 # libmosquitto and Paho C, in the VM under QEMU icount; see

@@ -10,7 +10,9 @@
  * - struct peer: a listener on 127.0.0.1 or ::1, the accepted
  *   connection, and the last packet read from it by Remaining Length;
  *   the CONNECT/CONNACK exchange; how the client ended TCP;
- * - struct sess: an AF_MQTT socket connected to a peer (CONNACK 0);
+ * - struct sess: an AF_MQTT socket connected to a peer (CONNACK 0), over
+ *   the module's own TCP socket, an attached one (MQTT_TRANSPORT_FD), or
+ *   an attached one with TLS 1.2 or 1.3 over kTLS on both ends;
  * - a call that blocks run in a helper thread (struct async), a thread
  *   that blocks every signal, and counting signals.
  *
@@ -29,6 +31,7 @@
 #include <sys/time.h>
 
 #include "mqtt_test.h"
+#include "ktls_openssl.h"
 
 /* ---------------------------------------------------------------------- */
 /* Packets                                                                 */
@@ -228,7 +231,16 @@ struct peer {
 	size_t pkt_cap;
 	size_t pkt_hdr;			/* bytes of its fixed header */
 	int64_t pkt_at;			/* when its first byte was readable */
+
+	/* kTLS on pfd: records are read whole into rec, served from it. */
+	bool tls;
+	uint8_t *rec;
+	size_t rec_off, rec_len;
+	uint16_t alert;			/* the last alert the client sent */
 };
+
+/* Room for the plaintext of any record (RFC 8446 5.1). */
+#define PEER_REC_MAX		16384
 
 /*
  * A TCP listener on the loopback address of family (AF_INET or
@@ -281,6 +293,54 @@ static inline void peer_close(struct peer *p)
 	free(p->pkt);
 	p->pkt = NULL;
 	p->pkt_cap = p->pkt_len = 0;
+	free(p->rec);
+	p->rec = NULL;
+	p->rec_off = p->rec_len = 0;
+	p->tls = false;
+}
+
+/* Bytes from the client are there to read, within ms. */
+static inline bool peer_readable(struct peer *p, int ms)
+{
+	return (p->tls && p->rec_off < p->rec_len) || wait_readable(p->pfd, ms);
+}
+
+/*
+ * recv() from the client; over kTLS from whole records: the plaintext of
+ * data records, 0 at its close_notify (then at FIN), -1 with EPROTO for
+ * any other record.
+ */
+static inline ssize_t peer_recv(struct peer *p, void *buf, size_t len)
+{
+	uint8_t type;
+	ssize_t n;
+
+	if (!p->tls)
+		return recv(p->pfd, buf, len, 0);
+	if (!p->rec && !(p->rec = malloc(PEER_REC_MAX))) {
+		errno = ENOMEM;
+		return -1;
+	}
+	while (p->rec_off == p->rec_len) {
+		n = ktls_recv_record(p->pfd, &type, p->rec, PEER_REC_MAX);
+		if (n <= 0)
+			return n;
+		if (type == KTLS_REC_ALERT && n == 2) {
+			p->alert = p->rec[0] << 8 | p->rec[1];
+			if (p->rec[1] == KTLS_CLOSE_NOTIFY)
+				return 0;
+		}
+		if (type != KTLS_REC_DATA) {
+			errno = EPROTO;
+			return -1;
+		}
+		p->rec_off = 0;
+		p->rec_len = n;
+	}
+	n = len < p->rec_len - p->rec_off ? len : p->rec_len - p->rec_off;
+	memcpy(buf, p->rec + p->rec_off, n);
+	p->rec_off += n;
+	return n;
 }
 
 /* connect() of an AF_MQTT socket to the peer: 0 or the errno. */
@@ -304,8 +364,8 @@ static inline int peer_accept(struct peer *p)
 	return 0;
 }
 
-/* Read exactly len bytes from fd before deadline: 0 or an errno. */
-static inline int read_exact(int fd, uint8_t *buf, size_t len,
+/* Read exactly len bytes from the client before deadline: 0 or an errno. */
+static inline int read_exact(struct peer *p, uint8_t *buf, size_t len,
 			     int64_t deadline)
 {
 	int64_t left;
@@ -313,9 +373,9 @@ static inline int read_exact(int fd, uint8_t *buf, size_t len,
 
 	while (len) {
 		left = deadline - now_ms();
-		if (left < 0 || !wait_readable(fd, left))
+		if (left < 0 || !peer_readable(p, left))
 			return ETIMEDOUT;
-		n = recv(fd, buf, len, 0);
+		n = peer_recv(p, buf, len);
 		if (n == 0)
 			return EPIPE;
 		if (n < 0)
@@ -338,17 +398,17 @@ static inline ssize_t peer_pkt(struct peer *p, int timeout_ms)
 	size_t n = 1, hlen, rem;
 	int err, whole;
 
-	if (!wait_readable(p->pfd, timeout_ms))
+	if (!peer_readable(p, timeout_ms))
 		return -ETIMEDOUT;
 	p->pkt_at = now_ms();
-	err = read_exact(p->pfd, hdr, 1, deadline);
+	err = read_exact(p, hdr, 1, deadline);
 	while (!err) {
 		whole = remlen_decode(hdr, n, &hlen, &rem);
 		if (whole < 0)
 			return -EPROTO;
 		if (whole)
 			break;
-		err = read_exact(p->pfd, hdr + n++, 1, deadline);
+		err = read_exact(p, hdr + n++, 1, deadline);
 	}
 	if (err)
 		return -err;
@@ -365,7 +425,7 @@ static inline ssize_t peer_pkt(struct peer *p, int timeout_ms)
 	memcpy(p->pkt, hdr, hlen);
 	p->pkt_hdr = hlen;
 	p->pkt_len = hlen + rem;
-	err = read_exact(p->pfd, p->pkt + hlen, rem, deadline);
+	err = read_exact(p, p->pkt + hlen, rem, deadline);
 	return err ? -err : (ssize_t)p->pkt_len;
 }
 
@@ -396,13 +456,13 @@ static inline int peer_connack(struct peer *p, uint8_t ack_flags,
 }
 
 /*
- * Accept the client, read its CONNECT (in p->pkt) and, if ack, answer
+ * Accept the client (unless already accepted), read its CONNECT (in p->pkt) and, if ack, answer
  * CONNACK 0: 0 or an errno (EPROTO: the first packet is no CONNECT).
  */
 static inline int peer_handshake(struct peer *p, bool ack)
 {
 	ssize_t n;
-	int err = peer_accept(p);
+	int err = p->pfd >= 0 ? 0 : peer_accept(p);
 
 	if (!err && (n = peer_pkt(p, PEER_TIMEOUT_MS)) < 0)
 		err = -n;
@@ -447,9 +507,9 @@ static inline enum peer_closed peer_until_closed(struct peer *p,
 		if (len)
 			*len = got;
 		left = deadline - now_ms();
-		if (left < 0 || !wait_readable(p->pfd, left))
+		if (left < 0 || !peer_readable(p, left))
 			return CLOSED_NOT;
-		n = recv(p->pfd, tmp, sizeof(tmp), 0);
+		n = peer_recv(p, tmp, sizeof(tmp));
 		if (n == 0)
 			return CLOSED_EOF;
 		if (n < 0)
@@ -583,10 +643,21 @@ static inline void peer_expect_disconnect(struct __test_metadata *_metadata,
 /* The session: an AF_MQTT socket connected to the peer                    */
 /* ---------------------------------------------------------------------- */
 
+static inline int start_thread(pthread_t *t, void *(*fn)(void *), void *arg);
+
+/* How a session's bytes travel. */
+enum sess_transport {
+	SESS_TCP,	/* the module's own TCP socket, connect() to an address */
+	SESS_ATTACHED,	/* the test's TCP socket (MQTT_TRANSPORT_FD) */
+	SESS_TLS12,	/* attached, TLS 1.2 over kTLS on both ends */
+	SESS_TLS13,	/* attached, TLS 1.3 over kTLS on both ends */
+};
+
 struct sess {
 	int fd;			/* the AF_MQTT socket under test */
 	struct peer p;		/* the broker's end */
 	int64_t connect_at;	/* when the peer saw the CONNECT */
+	enum sess_transport transport;	/* SESS_TCP unless a variant says */
 };
 
 /*
@@ -599,6 +670,7 @@ static inline void sess_init(struct __test_metadata *_metadata,
 {
 	int err;
 
+	s->transport = SESS_TCP;
 	s->fd = mqtt_socket(_metadata, SOCK_SEQPACKET);
 	set_int(_metadata, s->fd, MQTT_ACK_TIMEOUT, TEST_ACK_TIMEOUT_MS);
 	set_int(_metadata, s->fd, MQTT_KEEPALIVE, 0);
@@ -607,7 +679,137 @@ static inline void sess_init(struct __test_metadata *_metadata,
 	ASSERT_EQ(0, err) TH_LOG("peer: listen: %s", strerror(err));
 }
 
-/* Non-blocking connect, CONNECT read, CONNACK 0, connected; flags kept. */
+/* A file of the VM's TLS material (guest-init.sh makes it); the paths
+ * of the last 16 calls stay valid.
+ */
+static inline const char *tls_file(const char *name)
+{
+	static char path[16][256];
+	static unsigned int next;
+	const char *dir = getenv("MQTT_TLS_DIR");
+	char *buf = path[next++ % 16];
+
+	snprintf(buf, sizeof(path[0]), "%s/%s", dir ? dir : "/nonexistent",
+		 name);
+	return buf;
+}
+
+/* The peer's side of a TLS handshake, in a thread of its own. */
+struct tls_server {
+	struct peer *p;
+	struct ktls_opts o;
+	int err;
+	char msg[256];
+};
+
+static inline void *tls_server_main(void *arg)
+{
+	struct tls_server *t = arg;
+	SSL_CTX *ctx = ktls_ctx_new(&t->o, t->msg, sizeof(t->msg));
+	SSL *ssl = ctx ? ktls_handshake(ctx, t->p->pfd, &t->o, t->msg,
+					sizeof(t->msg)) : NULL;
+
+	t->err = !ssl || ktls_enable(ssl, t->p->pfd, true, t->msg,
+				     sizeof(t->msg));
+	ktls_ssl_free(ssl);
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+/* The peer's TLS server with the VM's broker certificate. */
+static inline struct ktls_opts tls_server_opts(int version)
+{
+	struct ktls_opts o = {
+		.cert_file = tls_file("server.crt"),
+		.key_file = tls_file("server.key"),
+		.min_version = version,
+		.max_version = version,
+		.server = true,
+	};
+
+	return o;
+}
+
+/*
+ * A TCP connection of the test to the peer, accepted; with TLS (version
+ * non-zero) done on both ends and kTLS on both: the client's fd.
+ * Each end's TLS is as o (the client's) and srv (the peer's) say.
+ */
+static inline int peer_pair(struct __test_metadata *_metadata, struct peer *p,
+			    const struct ktls_opts *o,
+			    const struct ktls_opts *srv)
+{
+	struct tls_server t = { .p = p };
+	char msg[256] = "";
+	SSL_CTX *ctx = NULL;
+	SSL *ssl = NULL;
+	pthread_t th;
+	int fd, err;
+
+	fd = socket(p->addr.sa.sa_family, SOCK_STREAM, 0);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, connect(fd, &p->addr.sa, p->alen))
+		TH_LOG("connect to the peer: %s", strerror(errno));
+	err = peer_accept(p);
+	ASSERT_EQ(0, err) TH_LOG("peer: accept: %s", strerror(err));
+	if (!o)
+		return fd;
+
+	t.o = *srv;
+	ASSERT_EQ(0, start_thread(&th, tls_server_main, &t));
+	ctx = ktls_ctx_new(o, msg, sizeof(msg));
+	if (ctx)
+		ssl = ktls_handshake(ctx, fd, o, msg, sizeof(msg));
+	err = !ssl || ktls_enable(ssl, fd, true, msg, sizeof(msg));
+	ktls_ssl_free(ssl);
+	SSL_CTX_free(ctx);
+	if (err)
+		shutdown(fd, SHUT_RDWR);	/* end the peer's handshake */
+	pthread_join(th, NULL);
+	ASSERT_EQ(0, err) TH_LOG("TLS client: %s", msg);
+	ASSERT_EQ(0, t.err) TH_LOG("TLS peer: %s", t.msg);
+	p->tls = true;
+	return fd;
+}
+
+/* The client's TLS for the peer of a session variant. */
+static inline struct ktls_opts tls_client_opts(int version)
+{
+	struct ktls_opts o = {
+		.ca_file = tls_file("ca.crt"),
+		.peer_name = "localhost",
+		.min_version = version,
+		.max_version = version,
+		/* One cipher per version here; tls.c tries them all. */
+		.ciphers = "ECDHE-ECDSA-AES128-GCM-SHA256",
+		.suites = "TLS_AES_256_GCM_SHA384",
+	};
+
+	return o;
+}
+
+/* Attach a connection of the test to the peer, as s->transport says. */
+static inline void sess_attach(struct __test_metadata *_metadata,
+			       struct sess *s)
+{
+	int version = s->transport == SESS_TLS12 ? TLS1_2_VERSION :
+		      TLS1_3_VERSION;
+	struct ktls_opts o = tls_client_opts(version);
+	struct ktls_opts srv = tls_server_opts(version);
+	int fd;
+
+	fd = peer_pair(_metadata, &s->p,
+		       s->transport == SESS_ATTACHED ? NULL : &o, &srv);
+	ASSERT_EQ(0, setsockopt(s->fd, SOL_MQTT, MQTT_TRANSPORT_FD, &fd,
+				sizeof(fd)))
+		TH_LOG("MQTT_TRANSPORT_FD: %s", strerror(errno));
+	/* The module holds its own reference. */
+	close(fd);
+}
+
+/* Non-blocking connect (over s->transport), CONNECT read, CONNACK 0,
+ * connected; flags kept.
+ */
 static inline void sess_connect(struct __test_metadata *_metadata,
 				struct sess *s)
 {
@@ -615,8 +817,14 @@ static inline void sess_connect(struct __test_metadata *_metadata,
 	int err;
 
 	ASSERT_LE(0, flags);
+	if (s->transport != SESS_TCP)
+		sess_attach(_metadata, s);
 	ASSERT_EQ(0, fcntl(s->fd, F_SETFL, flags | O_NONBLOCK));
-	ASSERT_EQ(EINPROGRESS, peer_connect(s->fd, &s->p));
+	if (s->transport == SESS_TCP) {
+		ASSERT_EQ(EINPROGRESS, peer_connect(s->fd, &s->p));
+	} else {
+		ASSERT_EQ(EINPROGRESS, connect_errno(s->fd, NULL, 0));
+	}
 	err = peer_handshake(&s->p, true);
 	ASSERT_EQ(0, err) TH_LOG("peer: CONNECT/CONNACK: %s", strerror(err));
 	s->connect_at = s->p.pkt_at;

@@ -15,6 +15,8 @@ PACKAGES=(
 	mosquitto
 	mosquitto-clients
 	libmosquitto-dev
+	openssl
+	libssl-dev
 	busybox-static
 	build-essential
 	kmod

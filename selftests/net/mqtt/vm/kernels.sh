@@ -403,13 +403,15 @@ cmd_fetch() {
 # are cross-compiled against (libc6-dev, libmosquitto-dev, Paho C).
 ROOTFS_PKGS=(bash dash coreutils grep sed findutils mount util-linux procps
 	iproute2 kmod perl-base hostname busybox-static
-	mosquitto mosquitto-clients libmosquitto-dev libpaho-mqtt-dev libc6-dev)
+	mosquitto mosquitto-clients libmosquitto-dev libpaho-mqtt-dev libc6-dev
+	openssl libssl-dev)
 
 cmd_rootfs() {
 	local main d
 
 	[ "$ARCH" = arm64 ] || die "rootfs: only for MQTT_ARCH=arm64"
-	if [ ! -e "$ROOTFS/.complete" ]; then
+	# .complete names the packages: a changed list makes the root again.
+	if [ "$(cat "$ROOTFS/.complete" 2>/dev/null)" != "${ROOTFS_PKGS[*]}" ]; then
 		main=$(mirror_of bookworm)
 		[ -n "$main" ] || die "no Debian mirror for bookworm in this machine's apt sources"
 		"$VM_DIR/deps.sh" mmdebstrap >&2
@@ -432,7 +434,7 @@ cmd_rootfs() {
 		for d in tmp var/tmp run var/log var/lib/mosquitto; do
 			mkdir -p "$ROOTFS/$d"
 		done
-		touch "$ROOTFS/.complete"
+		echo "${ROOTFS_PKGS[*]}" >"$ROOTFS/.complete"
 	fi
 	echo "$ROOTFS"
 }

@@ -37,7 +37,8 @@ usage() {
 	                         under QEMU icount (TCG); bench.json and
 	                         bench.txt in the results
 	  --tests         test binaries, space separated (check mode)
-	  --demo          demo binary (run mode)
+	  --demo          demo binary (run mode), then the programs it runs,
+	                  space separated: all are copied next to it
 	  --timeout       hard limit for the whole VM run, default 900 s
 	  --test-timeout  limit for each test binary / the demo, default 300 s
 	  --results       results directory (also the VM's results share),
@@ -156,7 +157,12 @@ for t in "${TESTS[@]}"; do
 		die "test $t is not an executable file"
 	fi
 done
-[ -z "$DEMO" ] || [ -x "$DEMO" ] || die "demo $DEMO is not executable"
+# --demo "demo helper...": the demo runs, the helpers go next to it.
+read -r -a DEMO_FILES <<<"$DEMO"
+DEMO=${DEMO_FILES[0]:-}
+for t in "${DEMO_FILES[@]}"; do
+	[ -x "$t" ] || die "demo $t is not executable"
+done
 [ -z "$KUNIT_MODULE" ] || [ -r "$KUNIT_MODULE" ] ||
 	die "cannot read KUnit module $KUNIT_MODULE"
 [ -z "$KUNIT_MODULE" ] || [ "$MODE" = check ] ||
@@ -281,7 +287,9 @@ prepare_share() {
 		cp "${TESTS[$i]}" "$RESULTS/guest/tests/$name"
 		names+=("$name")
 	done
-	[ -z "$DEMO" ] || cp "$DEMO" "$RESULTS/guest/demo/${DEMO##*/}"
+	for i in "${DEMO_FILES[@]}"; do
+		cp "$i" "$RESULTS/guest/demo/${i##*/}"
+	done
 	[ -z "$KUNIT_MODULE" ] || cp "$KUNIT_MODULE" "$RESULTS/guest/kunit.ko"
 
 	{
