@@ -247,8 +247,47 @@ resolve_modules() {
 	printf '%s\n' "${order[@]}"
 }
 
+# kTLS and the ciphers it asks the crypto API for (issue 12): the
+# modules.dep paths of these aliases and their dependencies, in load
+# order, resolved by this machine's modprobe in the booted kernel's tree
+# (the crypto API's aliases stay when modules are renamed; a built-in one
+# prints nothing).  The initramfs loads them: the guest's root may not
+# see that tree (arm64), and its request_module() cannot.
+TLS_MODULES=(tls crypto-gcm crypto-aes crypto-ghash crypto-ctr
+	crypto-rfc7539 crypto-chacha20 crypto-poly1305)
+
+resolve_tls_modules() {
+	local kroot=${MODULES%/lib/modules/*} kver=${MODULES##*/} m
+
+	for m in "${TLS_MODULES[@]}"; do
+		modprobe -d "${kroot:-/}" -S "$kver" --show-depends "$m" \
+			2>/dev/null || true
+	done | awk -v dir="$MODULES/" '
+		function strip(p) {	# a literal prefix: paths hold "+"
+			sub("^/+", "/", p)
+			return index(p, dir) == 1 ? substr(p, length(dir) + 1) : p
+		}
+		$1 == "insmod" && !seen[$2]++ { print strip($2) }'
+}
+
+# Copy modules.dep path $2 into the initramfs as number $1, its line in
+# modules.load prefixed with $3 ("?": may fail to load).
+add_module() {
+	local root=$WORK/initramfs ko=$2 base
+
+	base=${ko##*/}
+	base=$(printf '%02d-%s' "$1" "${base%.ko*}.ko")
+	case $ko in
+	*.ko)		cp "$MODULES/$ko" "$root/lib/modules/$base" ;;
+	*.ko.xz)	xz -dc "$MODULES/$ko" >"$root/lib/modules/$base" ;;
+	*.ko.gz)	gzip -dc "$MODULES/$ko" >"$root/lib/modules/$base" ;;
+	*.ko.zst)	zstd -qdc "$MODULES/$ko" >"$root/lib/modules/$base" ;;
+	esac
+	echo "$3$base" >>"$root/modules.load"
+}
+
 build_initramfs() {
-	local root=$WORK/initramfs ko base mods n=0
+	local root=$WORK/initramfs ko mods n=0
 
 	mkdir -p "$root"/{bin,dev,proc,sys,newroot,lib/modules}
 	cp "$BUSYBOX" "$root/bin/busybox"
@@ -258,15 +297,14 @@ build_initramfs() {
 	mods=$(resolve_modules virtio_pci 9pnet_virtio 9p)
 	for ko in $mods; do
 		n=$((n + 1))
-		base=${ko##*/}
-		base=$(printf '%02d-%s' "$n" "${base%.ko*}.ko")
-		case $ko in
-		*.ko)		cp "$MODULES/$ko" "$root/lib/modules/$base" ;;
-		*.ko.xz)	xz -dc "$MODULES/$ko" >"$root/lib/modules/$base" ;;
-		*.ko.gz)	gzip -dc "$MODULES/$ko" >"$root/lib/modules/$base" ;;
-		*.ko.zst)	zstd -qdc "$MODULES/$ko" >"$root/lib/modules/$base" ;;
-		esac
-		echo "$base" >>"$root/modules.load"
+		add_module "$n" "$ko" ""
+	done
+	# Optional: a cipher module for a CPU feature the guest lacks fails
+	# to load, and kTLS then uses another; guest-init.sh checks kTLS.
+	for ko in $(resolve_tls_modules); do
+		[[ " $mods " == *" $ko "* ]] && continue
+		n=$((n + 1))
+		add_module "$n" "$ko" "?"
 	done
 
 	(cd "$root" && find . -print0 | cpio --null -o -H newc --quiet) |
