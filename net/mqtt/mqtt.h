@@ -541,10 +541,29 @@ int mqtt_transport_error(struct mqtt_sock *msk);
 bool mqtt_transport_eof(struct mqtt_sock *msk);
 
 /* tls.c: kTLS records on an attached socket */
+
+/* A handshake message's header: type, 24-bit length (RFC 8446 4). */
+#define MQTT_TLS_HS_HDR_SIZE	4
+
+/**
+ * struct mqtt_tls_rx - a handshake message read in part (tls.c)
+ * @hs_skip: bytes of the current message's body still to come
+ * @hs_hdr: the next message's header, as it comes
+ * @hs_hdr_len: bytes in @hs_hdr
+ *
+ * Kept by the transport per connection; socket lock.
+ */
+struct mqtt_tls_rx {
+	u32 hs_skip;
+	u8 hs_hdr[MQTT_TLS_HS_HDR_SIZE];
+	u8 hs_hdr_len;
+};
+
 int mqtt_tls_probe(struct sock *tsk, u16 *overhead);
 int mqtt_tls_recv(struct socket *sock, void *buf, size_t len, u8 *type);
 bool mqtt_tls_is_data(u8 type);
-int mqtt_tls_control(u8 type, const u8 *rec, int len, u16 *alert);
+int mqtt_tls_control(struct mqtt_tls_rx *st, u8 type, const u8 *rec, int len,
+		     u16 *alert);
 int mqtt_tls_close_notify(struct socket *sock);
 
 #endif /* _NET_MQTT_MQTT_H */

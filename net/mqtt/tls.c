@@ -19,12 +19,14 @@
  *   their own (close_notify is the orderly end of the stream), TLS 1.3
  *   NewSessionTicket and TLS 1.2 HelloRequest are ignored, a KeyUpdate
  *   ends the session: the new key is the application's to derive and no
- *   kernel lets us ask it for one.
+ *   kernel lets us ask it for one.  Handshake messages are parsed as
+ *   such, since several may share a record and one may span records or
+ *   reads (struct mqtt_tls_rx).
  * - our close_notify, before the TCP FIN of an orderly end.
  *
- * Below the transport, which alone calls this file; nothing here keeps
- * state.  The caller holds the AF_MQTT socket lock; kTLS takes the TCP
- * socket's own.
+ * Below the transport, which alone calls this file; the little state a
+ * connection needs is the transport's (struct mqtt_tls_rx).  The caller
+ * holds the AF_MQTT socket lock; kTLS takes the TCP socket's own.
  */
 #include <linux/net.h>
 #include <linux/socket.h>
@@ -55,7 +57,7 @@
 #define MQTT_TLS_CERTIFICATE_REQUIRED	116
 #define MQTT_TLS_ALERT_SIZE		2
 
-/* Handshake message types that may follow the handshake. */
+/* Handshake message types that may follow the handshake (RFC 8446 4). */
 #define MQTT_TLS_HELLO_REQUEST		0
 #define MQTT_TLS_NEW_SESSION_TICKET	4
 #define MQTT_TLS_KEY_UPDATE		24
@@ -150,12 +152,12 @@ static int mqtt_tls_alert(const u8 *rec, int len, u16 *alert)
 	}
 }
 
-/* A handshake record after the handshake: 0 to ignore, else -errno. */
-static int mqtt_tls_handshake(const u8 *rec, int len)
+/* One handshake message after the handshake: 0 to ignore it, else the
+ * -errno that ends the session.
+ */
+static int mqtt_tls_handshake_msg(u8 type)
 {
-	if (len < 1)
-		return -EPROTO;
-	switch (rec[0]) {
+	switch (type) {
 	case MQTT_TLS_HELLO_REQUEST:	/* TLS 1.2: we never renegotiate */
 	case MQTT_TLS_NEW_SESSION_TICKET:
 		return 0;
@@ -166,23 +168,56 @@ static int mqtt_tls_handshake(const u8 *rec, int len)
 	}
 }
 
+/* Handshake records: messages (a type, a 24-bit length, the body) may
+ * share a record or span several, and a read may end anywhere in one.
+ * Return: 0 to go on reading, else -errno.
+ */
+static int mqtt_tls_handshake(struct mqtt_tls_rx *st, const u8 *rec, int len)
+{
+	int err;
+
+	while (len) {
+		u32 take;
+
+		if (st->hs_skip) {
+			take = min_t(u32, st->hs_skip, len);
+			st->hs_skip -= take;
+			rec += take;
+			len -= take;
+			continue;
+		}
+		st->hs_hdr[st->hs_hdr_len++] = *rec++;
+		len--;
+		if (st->hs_hdr_len < MQTT_TLS_HS_HDR_SIZE)
+			continue;
+		st->hs_hdr_len = 0;
+		err = mqtt_tls_handshake_msg(st->hs_hdr[0]);
+		if (err)
+			return err;
+		st->hs_skip = get_unaligned_be24(&st->hs_hdr[1]);
+	}
+	return 0;
+}
+
 /**
  * mqtt_tls_control() - what a record other than data means
+ * @st: the connection's state of handshake messages read in part
  * @type: its record type
- * @rec: its plaintext, whole
+ * @rec: its plaintext, or what of it this read got
  * @len: its length
  * @alert: set to (level << 8) | description for an alert
  *
  * Return: 0 to go on reading, 1 at close_notify (the end of the
  * stream), else the -errno that ends the session.
  */
-int mqtt_tls_control(u8 type, const u8 *rec, int len, u16 *alert)
+int mqtt_tls_control(struct mqtt_tls_rx *st, u8 type, const u8 *rec, int len,
+		     u16 *alert)
 {
 	switch (type) {
 	case MQTT_TLS_ALERT_REC:
 		return mqtt_tls_alert(rec, len, alert);
 	case MQTT_TLS_HANDSHAKE_REC:
-		return mqtt_tls_handshake(rec, len);
+		return mqtt_tls_handshake(st, rec, len);
 	default:
 		return -EPROTO;
 	}

@@ -32,8 +32,10 @@
 
 #include "mqtt.h"
 
-/* Plaintext kTLS hands over per read: one whole record at most. */
-#define MQTT_TLS_RX_ROOM	BIT(14)
+/* Plaintext taken from kTLS per read: one page with the skb's own
+ * tail; a larger record comes in several reads.
+ */
+#define MQTT_TLS_RX_ROOM	SKB_WITH_OVERHEAD(PAGE_SIZE)
 
 /**
  * struct mqtt_transport - the inner socket of a connection
@@ -43,10 +45,11 @@
  * @state_change: likewise
  * @write_space: likewise
  * @wait: an attached socket: our entry on its wait queue, once @opened
- * @rx_skb: kTLS: plaintext read from kTLS that the session has not
- *	taken yet (back-pressure stopped it mid-record), from @rx_off;
- *	NULL when there is none
+ * @rx_skb: kTLS: the buffer plaintext is read into from kTLS, allocated
+ *	on the first read and kept with the connection; bytes the session
+ *	has not taken yet (back-pressure stopped it) stay there
  * @rx_off: bytes of @rx_skb already taken
+ * @tls_rx: kTLS: a handshake message read in part
  * @tls_overhead: kTLS: bytes a record adds to its plaintext
  * @attached: the application's socket; we hold a reference on its file
  * @opened: connect() started on it (an attached socket is given back
@@ -72,6 +75,7 @@ struct mqtt_transport {
 	struct wait_queue_entry wait;
 	struct sk_buff *rx_skb;
 	u32 rx_off;
+	struct mqtt_tls_rx tls_rx;
 	u16 tls_overhead;
 	bool attached;
 	bool opened;
@@ -605,7 +609,8 @@ static int mqtt_transport_tls_fill(struct mqtt_sock *msk,
 			skb_put(skb, n);
 			return 1;
 		}
-		n = mqtt_tls_control(type, skb->data, n, &msk->tls_alert);
+		n = mqtt_tls_control(&xprt->tls_rx, type, skb->data, n,
+				     &msk->tls_alert);
 		if (n)
 			break;
 	}
@@ -635,11 +640,6 @@ static int mqtt_transport_tls_read(struct mqtt_sock *msk,
 		copied += used;
 		if (used < avail || !desc.count)
 			break;
-	}
-	/* An idle session keeps no buffer. */
-	if (xprt->rx_skb && xprt->rx_off == xprt->rx_skb->len) {
-		kfree_skb(xprt->rx_skb);
-		xprt->rx_skb = NULL;
 	}
 	if (desc.error)
 		return desc.error;

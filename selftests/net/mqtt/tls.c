@@ -735,6 +735,48 @@ TEST_F(tls_peer, session_ticket_ignored)
 	expect_alive(_metadata, &self->s);
 }
 
+/* Handshake messages are parsed as such: two tickets in one record, and
+ * one ticket larger than a page (several reads of the module's), are
+ * ignored; a KeyUpdate after a ticket in the same record is seen.
+ */
+TEST_F(tls_peer, tickets_in_one_record_and_across_reads)
+{
+	static uint8_t rec[2 * 8 + 9000];
+	size_t n = 0, body;
+
+	for (int i = 0; i < 2; i++) {	/* two small tickets */
+		static const uint8_t t[] = {
+			KTLS_NEW_SESSION_TICKET, 0, 0, 4, 0, 0, 0, 1,
+		};
+
+		memcpy(rec + n, t, sizeof(t));
+		n += sizeof(t);
+	}
+	body = 9000 - 4;		/* and a large one */
+	rec[n++] = KTLS_NEW_SESSION_TICKET;
+	rec[n++] = body >> 16;
+	rec[n++] = body >> 8;
+	rec[n++] = body;
+	memset(rec + n, KTLS_KEY_UPDATE, body);	/* bytes that look like one */
+	n += body;
+	ASSERT_EQ((ssize_t)n, ktls_send_record(self->s.p.pfd,
+					       KTLS_REC_HANDSHAKE, rec, n));
+	expect_alive(_metadata, &self->s);
+}
+
+TEST_F(tls_peer, key_update_after_ticket_in_one_record)
+{
+	static const uint8_t rec[] = {
+		KTLS_NEW_SESSION_TICKET, 0, 0, 4, 0, 0, 0, 1,
+		KTLS_KEY_UPDATE, 0, 0, 1, 0,
+	};
+
+	ASSERT_EQ((ssize_t)sizeof(rec),
+		  ktls_send_record(self->s.p.pfd, KTLS_REC_HANDSHAKE, rec,
+				   sizeof(rec)));
+	expect_end(_metadata, &self->s, EKEYEXPIRED);
+}
+
 /* KeyUpdate: the new key is the application's to derive, and no kernel
  * lets the session ask for it: the session ends, EKEYEXPIRED.
  */
