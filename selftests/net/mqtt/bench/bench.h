@@ -25,6 +25,7 @@
 
 #include <netinet/in.h>
 #include <stddef.h>
+#include <sys/types.h>
 #include <stdint.h>
 #include <sys/resource.h>
 #include <time.h>
@@ -36,6 +37,15 @@ struct bench_ctx {
 	struct sockaddr_in broker;	/* 127.0.0.1:1883 in the VM */
 	char topic[64];			/* unique to this run */
 	const char *contender;		/* name, for client ids */
+
+	/*
+	 * The TLS figures: connect to @tls_broker instead, TLS (OpenSSL's
+	 * default protocol and cipher, the broker verified against
+	 * @tls_ca); a contender without TLS returns -EOPNOTSUPP.
+	 */
+	int tls;
+	struct sockaddr_in tls_broker;	/* 127.0.0.1:8883 in the VM */
+	const char *tls_ca;
 
 	/* Filled by bench_start()/bench_stop(); read by the framework. */
 	struct timespec t0, t1;
@@ -121,6 +131,25 @@ int raw_connect(struct bench_ctx *ctx, unsigned int i, int keepalive);
 int raw_publish(int fd, const char *topic, int qos, size_t len, int n);
 int raw_disconnect_close(int fd);
 int raw_nodelay(int fd);
+
+/*
+ * TLS for a contender of the TLS figures: the options of a client of
+ * ctx->tls_broker (samples/mqtt/ktls_openssl.h).
+ */
+struct ktls_opts;
+void bench_tls_opts(const struct bench_ctx *ctx, struct ktls_opts *o);
+
+/*
+ * TLS in user space on the connected @fd (the floor of the TLS figures):
+ * the handshake with OpenSSL; from then on bench_recv(), bench_send(),
+ * bench_close() and the two below go through it.  0 or a negative errno.
+ */
+int bench_tls_client(struct bench_ctx *ctx, int fd);
+
+/* read(), write() and close() of a session, TLS or not. */
+ssize_t bench_recv(int fd, void *buf, size_t len);
+ssize_t bench_send(int fd, const void *buf, size_t len);
+int bench_close(int fd);
 
 /* All of @len, or -1 with errno set (ECONNRESET at end of file). */
 int bench_write_all(int fd, const void *buf, size_t len);

@@ -13,7 +13,13 @@
  *                sends the PUBACKs.
  * idle:          the sessions need nothing from the process: it sleeps.
  * hold:          sessions connected and idle.
+ *
+ * Over TLS (connect_once, publish, receive): TCP, the handshake with
+ * OpenSSL and kTLS on the TCP socket (samples/mqtt/ktls_openssl.h), the
+ * socket attached with MQTT_TRANSPORT_FD, connect(fd, NULL, 0); then as
+ * over TCP.  The handshake is timed with the connect.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -29,6 +35,7 @@
 #include <linux/mqtt.h>
 
 #include "bench.h"
+#include "ktls_openssl.h"
 
 #define AFM_KEEPALIVE	60
 
@@ -63,12 +70,45 @@ static int afm_socket(struct bench_ctx *ctx, unsigned int i, int keepalive,
 	return fd;
 }
 
+/* TLS: the application's handshake, kTLS, the socket attached. */
+static int afm_attach_tls(struct bench_ctx *ctx, int fd)
+{
+	char host[INET_ADDRSTRLEN], port[8], err[256];
+	struct ktls_opts o;
+	SSL *ssl = NULL;
+	int tcp, ret = 0;
+
+	bench_tls_opts(ctx, &o);
+	inet_ntop(AF_INET, &ctx->tls_broker.sin_addr, host, sizeof(host));
+	snprintf(port, sizeof(port), "%u", ntohs(ctx->tls_broker.sin_port));
+	tcp = ktls_connect(host, port, &o, &ssl, err, sizeof(err));
+	if (tcp < 0) {
+		fprintf(stderr, "af_mqtt: TLS: %s\n", err);
+		return -EPROTO;
+	}
+	ktls_ssl_free(ssl);
+	if (setsockopt(fd, SOL_MQTT, MQTT_TRANSPORT_FD, &tcp, sizeof(tcp)))
+		ret = afm_fail("MQTT_TRANSPORT_FD");
+	close(tcp);
+	return ret;
+}
+
 static int afm_connect(struct bench_ctx *ctx, unsigned int i, int keepalive)
 {
-	int fd = afm_socket(ctx, i, keepalive, 0);
+	int fd = afm_socket(ctx, i, keepalive, 0), err;
 
 	if (fd < 0)
 		return fd;
+	if (ctx->tls) {
+		err = afm_attach_tls(ctx, fd);
+		if (!err && connect(fd, NULL, 0))
+			err = afm_fail("connect");
+		if (err) {
+			close(fd);
+			return err;
+		}
+		return fd;
+	}
 	if (connect(fd, (struct sockaddr *)&ctx->broker,
 		    sizeof(ctx->broker))) {
 		int err = afm_fail("connect");

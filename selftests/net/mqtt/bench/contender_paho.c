@@ -212,6 +212,9 @@ static int pa_open(struct bench_ctx *ctx, MQTTClient *c, unsigned int i,
 	char host[INET_ADDRSTRLEN], uri[64], id[64];
 	int rc;
 
+	/* libpaho-mqtt3c is Paho's build without TLS (that is -mqtt3cs). */
+	if (ctx->tls)
+		return -EOPNOTSUPP;
 	inet_ntop(AF_INET, &ctx->broker.sin_addr, host, sizeof(host));
 	snprintf(uri, sizeof(uri), "tcp://%s:%d", host,
 		 ntohs(ctx->broker.sin_port));

@@ -18,6 +18,11 @@
  * hold:          connected sessions, idle.
  *
  * raw_publish() is also the framework's publisher for the receive figure.
+ *
+ * Over TLS (connect_once, publish, receive) it is the floor of a
+ * hand-written client on OpenSSL: the same packets, each write() an
+ * SSL_write() and each read() an SSL_read() of a session whose TLS runs
+ * in user space (bench_tls_client(), bench_recv(), bench_send()).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -152,12 +157,18 @@ int raw_connect(struct bench_ctx *ctx, unsigned int i, int keepalive)
 	fd = socket(AF_INET, SOCK_STREAM, 0);
 	if (fd < 0)
 		return raw_fail("socket");
-	if (connect(fd, (struct sockaddr *)&ctx->broker,
+	if (connect(fd, (struct sockaddr *)(ctx->tls ? &ctx->tls_broker :
+					    &ctx->broker),
 		    sizeof(ctx->broker))) {
 		err = raw_fail("connect");
 		goto fail;
 	}
-	err = raw_write(fd, pkt, len);
+	/* Over TLS the floor's TCP_NODELAY comes first: small records. */
+	err = ctx->tls ? raw_nodelay(fd) : 0;
+	if (!err && ctx->tls)
+		err = bench_tls_client(ctx, fd);
+	if (!err)
+		err = raw_write(fd, pkt, len);
 	if (!err)
 		err = raw_read_full(fd, ack, sizeof(ack));
 	if (!err)
@@ -165,7 +176,7 @@ int raw_connect(struct bench_ctx *ctx, unsigned int i, int keepalive)
 	if (!err)
 		return fd;
 fail:
-	close(fd);
+	bench_close(fd);
 	return err;
 }
 
@@ -179,7 +190,7 @@ int raw_disconnect_close(int fd)
 {
 	int err = raw_write(fd, raw_disconnect, sizeof(raw_disconnect));
 
-	if (close(fd) && !err)
+	if (bench_close(fd) && !err)
 		err = raw_fail("close");
 	return err;
 }
@@ -292,7 +303,7 @@ out:
 static int raw_read_acks(int fd, unsigned char *buf, size_t *have,
 			 size_t size, int *acked)
 {
-	ssize_t r = read(fd, buf + *have, size - *have);
+	ssize_t r = bench_recv(fd, buf + *have, size - *have);
 	size_t off = 0, len;
 
 	if (r <= 0) {
@@ -384,7 +395,7 @@ static int raw_publish_figure(struct bench_ctx *ctx, int qos, size_t len,
 		return fd;
 	err = raw_nodelay(fd);
 	if (err) {
-		close(fd);
+		bench_close(fd);
 		return err;
 	}
 	bench_start(ctx);
@@ -440,7 +451,7 @@ static int raw_receive(struct bench_ctx *ctx, int qos, size_t len, int n)
 	bench_ready(ctx);
 	while (got < n && !err) {
 		size_t off = 0, plen, nacks = 0;
-		ssize_t r = read(fd, buf + have, size - have);
+		ssize_t r = bench_recv(fd, buf + have, size - have);
 
 		if (r <= 0) {
 			errno = r ? errno : ECONNRESET;
