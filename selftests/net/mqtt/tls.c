@@ -514,8 +514,9 @@ TEST_F(tls_broker, wrong_name_refused_by_us)
  * alert the session reads: connect() fails with the alert's errno
  * (ENOKEY: a certificate was required; EKEYREVOKED: ours was refused)
  * and MQTT_TLS_ALERT names it.  The alert may also have come, and the
- * broker closed, before the attach: then the attach sees a connection
- * that is over.
+ * broker closed, before the attach (or before the application's kTLS
+ * setup): then that step sees a connection that is over.  The errno of
+ * each alert is checked, without that race, by tls_peer's tests.
  */
 static void expect_refused(struct __test_metadata *_metadata,
 			   FIXTURE_DATA(tls_broker) *self,
@@ -524,10 +525,17 @@ static void expect_refused(struct __test_metadata *_metadata,
 {
 	struct mqtt_connack ca;
 	int tcp = broker_tls(self, true, o), ret;
+	int tls_errno = errno;
 
 	if (variant->version == TLS1_2_VERSION) {
 		ASSERT_EQ(-1, tcp) TH_LOG("TLS 1.2 handshake accepted");
 		TH_LOG("%s", self->err);
+		return;
+	}
+	/* The broker's alert and close may even beat our kTLS setup. */
+	if (tcp < 0 && (tls_errno == ENOTCONN || tls_errno == ECONNRESET ||
+			tls_errno == EPIPE)) {
+		TH_LOG("the broker closed before kTLS was on: %s", self->err);
 		return;
 	}
 	ASSERT_LE(0, tcp) TH_LOG("%s", self->err);
