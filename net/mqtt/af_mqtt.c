@@ -24,12 +24,12 @@
  *
  * - Each AF_MQTT socket drives one inner TCP socket, created on connect()
  *   in the caller's network namespace, or attached by the application
- *   with MQTT_TRANSPORT_FD, maybe with kTLS on it (transport.c).  The session state
- *   machine (session.c) runs in process context under the AF_MQTT socket
- *   lock, either in a system call that is in the kernel anyway
- *   (mqtt_session_sync_begin: connect; send, which so handles the acks of
- *   what it sends; close, for the events of TCP's closing) or in the
- *   session's work on its workqueue.  No thread exists per socket.
+ *   with MQTT_TRANSPORT_FD, maybe with kTLS on it (transport.c).  The
+ *   session state machine (session.c) runs in process context under the
+ *   AF_MQTT socket lock, either in a system call that is in the kernel
+ *   anyway (mqtt_session_sync_begin: connect; send, which so handles the
+ *   acks of what it sends; close, for the events of TCP's closing) or in
+ *   the session's work on its workqueue.  No thread exists per socket.
  *
  * - Lock order: AF_MQTT socket lock, then the TCP socket's lock (taken
  *   inside kernel_sendmsg/kernel_recvmsg/sock_release).  The TCP
@@ -37,8 +37,8 @@
  *   (read); they take no AF_MQTT lock, only set atomic bits, wake the
  *   wait queue or queue work.  An attached socket's events come from its
  *   wait queue (mqtt_transport_wake(), under that queue's lock), which
- *   may wake ours: its lock, then ours, never the other way.  A function documented "the socket,
- *   locked" asserts it (mqtt_lock_held()).
+ *   may wake ours: its lock, then ours, never the other way.  A function
+ *   documented "the socket, locked" asserts it (mqtt_lock_held()).
  *
  * - References on the AF_MQTT sock: the socket file holds one until
  *   release; a queued mqtt_sock.work holds one (dropped by the work or

@@ -456,8 +456,9 @@ static inline int peer_connack(struct peer *p, uint8_t ack_flags,
 }
 
 /*
- * Accept the client (unless already accepted), read its CONNECT (in p->pkt) and, if ack, answer
- * CONNACK 0: 0 or an errno (EPROTO: the first packet is no CONNECT).
+ * Accept the client (unless already accepted), read its CONNECT (in
+ * p->pkt) and, if ack, answer CONNACK 0: 0 or an errno (EPROTO: the first
+ * packet is no CONNECT).
  */
 static inline int peer_handshake(struct peer *p, bool ack)
 {
